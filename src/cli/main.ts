@@ -1,0 +1,93 @@
+/**
+ * The `sipfarm` command.
+ *
+ *   sipfarm run --config FILE --member ID [--metrics HOST:PORT]
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, memberById, metricsAddressOf } from './config.js';
+import { startAdminServer } from './http.js';
+import { parseHostPort } from '../util/addr.js';
+import { createLogger } from '../util/log.js';
+import { FarmMember } from '../farm/member.js';
+
+const USAGE = `usage: sipfarm <command> [options]
+
+commands:
+  run --config FILE --member ID [--metrics HOST:PORT]
+        run one farm member; SIGUSR2 toggles draining, SIGTERM/SIGINT stop it
+  help  this text
+`;
+
+function fail(msg: string, code = 2): never {
+  process.stderr.write(`sipfarm: ${msg}\n`);
+  process.exit(code);
+}
+
+async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { config: { type: 'string', short: 'c' }, member: { type: 'string', short: 'm' }, metrics: { type: 'string' } },
+    strict: true,
+  });
+  if (values.config === undefined) fail('run: --config FILE is required');
+  if (values.member === undefined || !/^\d{1,3}$/.test(values.member)) fail('run: --member ID (0-254) is required');
+  let cfg;
+  try {
+    cfg = loadConfig(values.config);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  const id = Number(values.member);
+  const self = memberById(cfg, id);
+  if (self === undefined) fail(`run: member ${id} is not in ${values.config} (members: ${cfg.members.map((m) => m.id).join(', ')})`);
+  const log = createLogger({ level: cfg.log.level, member: id, samplePerSecond: cfg.log.samplePerSecond });
+  const member = new FarmMember({ config: cfg, memberId: id, log });
+  await member.start();
+  const metricsAt = values.metrics !== undefined ? parseHostPort(values.metrics) : metricsAddressOf(cfg, self);
+  const admin = metricsAt
+    ? await startAdminServer(metricsAt, {
+        metrics: () => member.metrics(),
+        status: () => member.status(),
+        drain: (on) => member.setDraining(on),
+      })
+    : undefined;
+  if (admin) log.info('admin listener', { address: `${admin.address.host}:${admin.address.port}` });
+
+  process.on('SIGUSR2', () => member.setDraining(!member.isDraining()));
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal: sig });
+    void (async () => {
+      await admin?.close();
+      await member.stop();
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(): Promise<void> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  switch (cmd) {
+    case 'run':
+      await run(rest);
+      break;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      break;
+    default:
+      fail(`unknown command "${cmd}"\n${USAGE}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`sipfarm: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

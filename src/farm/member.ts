@@ -1,0 +1,378 @@
+/**
+ * One farm member at run time: the sockets, the fast path in front, the slow path
+ * behind, and the control plane (membership, location RPC) on the farm channel.
+ *
+ *   LB ──► VIP socket ──► classify ──┬─ LOCAL ──► slow path (transactions, proxy, registrar)
+ *                                    ├─ RELAY ──► envelope ──► farm socket ──► owner
+ *                                    └─ DROP (counted)
+ *   peer ──► farm socket ──► verify envelope ──┬─ RELAY ──► (second chance?) ──► slow path
+ *                                              ├─ HEARTBEAT ──► membership
+ *                                              └─ CONTROL ──► location RPC
+ *
+ * Replies leave from the VIP socket straight to the client (DSR): a relay adds one hop
+ * inbound, never outbound.
+ */
+import * as dgram from 'node:dgram';
+import type { FarmConfig, MemberConfig } from '../cli/config.js';
+import { Action, Arrival, OwnershipTables, Verdict, classify } from '../fastpath/classifier.js';
+import { DROP_NAMES, Drop, OUTCOME_NAMES, Outcome } from '../fastpath/outcomes.js';
+import { ScanResult, scan, Scan } from '../sip/scanner.js';
+import { systemClock, type Clock } from '../sip/clock.js';
+import { TransactionLayer } from '../sip/transaction/layer.js';
+import type { Destination } from '../sip/transaction/transport.js';
+import { Proxy, PROXY_EVENTS } from '../proxy/proxy.js';
+import { Registrar } from '../proxy/registrar.js';
+import { LocationStore } from '../proxy/location.js';
+import { FarmLocationService } from '../proxy/location-service.js';
+import { SlowPath, SLOW_PATH_EVENTS } from '../proxy/slow-path.js';
+import { Registry, type CounterSet } from '../util/metrics.js';
+import type { Logger } from '../util/log.js';
+import {
+  DecodedEnvelope, ENVELOPE_REJECT_NAMES, EnvelopeDecoder, EnvelopeFlag, EnvelopeKind, EnvelopeSequencer,
+  HOP_NORMAL, HOP_SECOND_CHANCE, deriveEnvelopeKey, encodeEnvelope, newEnvelopeHeader, parseIpInto, type EnvelopeHeader,
+} from './envelope.js';
+import { Membership } from './membership.js';
+import { FarmRpc, type RpcMessage } from './rpc.js';
+
+export interface MemberOptions {
+  config: FarmConfig;
+  memberId: number;
+  log: Logger;
+  clock?: Clock;
+}
+
+export class FarmMember {
+  readonly id: number;
+  readonly registry: Registry;
+  readonly membership: Membership;
+  readonly tables = new OwnershipTables();
+  readonly proxy: Proxy;
+  readonly layer: TransactionLayer;
+  readonly slow: SlowPath;
+  readonly location: FarmLocationService;
+  private readonly store: LocationStore;
+  private readonly rpc: FarmRpc;
+  private readonly cfg: FarmConfig;
+  private readonly self: MemberConfig;
+  private readonly peers = new Map<number, MemberConfig>();
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly key;
+  private readonly decoder: EnvelopeDecoder;
+  private readonly seq = new EnvelopeSequencer();
+  private readonly outHeader: EnvelopeHeader = newEnvelopeHeader();
+  private readonly vipAddr = new Uint8Array(16);
+  private vipFamily: 4 | 6 = 4;
+  private vipSocket: dgram.Socket | null = null;
+  private farmSocket: dgram.Socket | null = null;
+  private sipSocket: dgram.Socket | null = null;
+  // Fast-path scratch, one set per socket path: never allocated per packet.
+  private readonly scanVip = new ScanResult();
+  private readonly verdictVip = new Verdict();
+  private readonly scanFarm = new ScanResult();
+  private readonly verdictFarm = new Verdict();
+  private readonly env = new DecodedEnvelope();
+  readonly outcomes: CounterSet;
+  readonly drops: CounterSet;
+  readonly envelopeRejects: CounterSet;
+  private readonly proxyEvents: CounterSet;
+  private readonly slowEvents: CounterSet;
+  private draining = false;
+
+  constructor(o: MemberOptions) {
+    this.cfg = o.config;
+    this.id = o.memberId;
+    this.log = o.log;
+    this.clock = o.clock ?? systemClock;
+    const self = o.config.members.find((m) => m.id === o.memberId);
+    if (self === undefined) throw new Error(`member ${o.memberId} is not in the config`);
+    this.self = self;
+    for (const m of o.config.members) if (m.id !== this.id) this.peers.set(m.id, m);
+    this.key = deriveEnvelopeKey(o.config.key.toString('utf8'));
+    this.decoder = new EnvelopeDecoder(this.key, { memberIds: (id) => this.peers.has(id) });
+    this.vipFamily = parseIpInto(o.config.vip.host, this.vipAddr) === 6 ? 6 : 4;
+
+    this.tables.selfId = this.id;
+    this.tables.probeSources = new Set(o.config.lbProbeSources);
+    this.tables.maxMessageSize = o.config.maxMessageSize;
+
+    this.registry = new Registry({ constLabels: { member: String(this.id) } });
+    this.outcomes = this.registry.counterSet('sipfarm_packets_total', 'Datagrams by fast-path routing outcome', 'outcome', OUTCOME_NAMES);
+    this.drops = this.registry.counterSet('sipfarm_dropped_total', 'Datagrams dropped by the fast path, by reason', 'reason', DROP_NAMES);
+    this.envelopeRejects = this.registry.counterSet(
+      'sipfarm_envelope_rejected_total', 'Farm-channel datagrams refused, by reason', 'reason',
+      ENVELOPE_REJECT_NAMES.map((n) => n.toLowerCase()),
+    );
+
+    this.membership = new Membership({
+      selfId: this.id,
+      members: o.config.members.map((m) => ({ id: m.id })),
+      clock: this.clock,
+      heartbeatIntervalMs: o.config.heartbeat.intervalMs,
+      deadAfterMs: o.config.heartbeat.deadAfterMs,
+      graceMs: o.config.graceMs,
+      sendHeartbeat: (to, payload) => this.sendControl(to, EnvelopeKind.HEARTBEAT, payload),
+      onChange: () => this.refreshTables(),
+    });
+    this.refreshTables();
+
+    this.rpc = new FarmRpc((to, msg) => this.sendRpc(to, msg));
+    this.store = new LocationStore(this.clock);
+    const membership = this.membership;
+    this.location = new FarmLocationService(this.store, this.rpc, {
+      selfId: this.id,
+      ownerOf: (h) => membership.ownerOf(h),
+      ownerExcluding: (h, ex) => membership.ringExcluding(ex).lookup(h),
+    });
+    const domains = o.config.domains;
+    const isOurDomain = (host: string): boolean => this.proxy.isOurDomain(host);
+    const registrar = new Registrar(o.config.registrar, isOurDomain, this.location, this.clock);
+    const send = (buf: Buffer, dest: Destination): void => this.sendSip(buf, dest);
+    const outbound = o.config.outboundProxy;
+    this.proxy = new Proxy({
+      selfId: this.id,
+      vip: { host: o.config.vip.host, port: o.config.vip.port },
+      localHosts: self.sip ? [self.sip.host] : [],
+      domains,
+      outboundProxy: outbound ? { address: outbound.host, port: outbound.port } : undefined,
+      location: this.location,
+      registrar,
+      isDraining: () => this.draining,
+      send,
+    });
+    this.layer = new TransactionLayer({ clock: this.clock, send, timers: o.config.timers, tu: this.proxy });
+    this.proxy.attach(this.layer);
+    this.slow = new SlowPath(this.layer, send, this.log, o.config.maxMessageSize);
+
+    this.proxyEvents = this.registry.counterSet('sipfarm_proxy_total', 'Proxy core events', 'event', PROXY_EVENTS);
+    this.slowEvents = this.registry.counterSet('sipfarm_slow_path_total', 'Slow-path entry events', 'event', SLOW_PATH_EVENTS);
+    this.registry.labeledGauge('sipfarm_transactions_total', 'Transaction layer outcomes since start', 'outcome', () => ({ ...this.layer.stats }) as Record<string, number>);
+    this.registry.gauge('sipfarm_transactions_live', 'Live transactions', () => this.layer.size());
+    this.registry.gauge('sipfarm_epoch', 'Membership epoch', () => this.membership.epoch);
+    this.registry.gauge('sipfarm_members_live', 'Members alive (including draining)', () => this.liveIds().length);
+    this.registry.gauge('sipfarm_draining', '1 while this member drains', () => (this.draining ? 1 : 0));
+    this.registry.gauge('sipfarm_registrations', 'AoRs with bindings held by this member', () => this.store.size);
+    this.registry.labeledGauge('sipfarm_location_total', 'Location service events', 'event', () => ({ ...this.location.counters }));
+    this.registry.labeledGauge('sipfarm_rpc_total', 'Farm RPC events', 'event', () => ({ ...this.rpc.counters }));
+  }
+
+  /** Copy the control plane's view into the tables the fast path reads. */
+  private refreshTables(): void {
+    const m = this.membership;
+    const t = this.tables;
+    t.alive.fill(0);
+    for (const id of this.liveIds()) t.alive[id] = 1;
+    t.ring = m.ring;
+    t.prevRing = m.prevRing;
+  }
+
+  liveIds(): number[] {
+    const ids = [this.id];
+    for (const id of this.peers.keys()) if (this.membership.isAlive(id)) ids.push(id);
+    return ids.sort((a, b) => a - b);
+  }
+
+  async start(): Promise<void> {
+    const vip = this.cfg.vip;
+    this.vipSocket = await bindUdp(vip.host, vip.port, (buf, r) => this.onVip(buf, r.address, r.port));
+    this.farmSocket = await bindUdp(this.self.address.host, this.self.address.port, (buf) => this.onFarm(buf));
+    if (this.self.sip) this.sipSocket = await bindUdp(this.self.sip.host, this.self.sip.port, (buf, r) => this.onVip(buf, r.address, r.port));
+    this.store.start();
+    this.membership.start();
+    this.log.info('member started', { vip: `${vip.host}:${vip.port}`, farm: `${this.self.address.host}:${this.self.address.port}` });
+  }
+
+  async stop(): Promise<void> {
+    this.membership.stop();
+    this.store.stop();
+    this.rpc.close();
+    for (const s of [this.vipSocket, this.farmSocket, this.sipSocket]) {
+      if (s) await new Promise<void>((r) => s.close(() => r()));
+    }
+    this.vipSocket = this.farmSocket = this.sipSocket = null;
+  }
+
+  setDraining(on: boolean): void {
+    this.draining = on;
+    this.membership.setDraining(on);
+    this.refreshTables();
+    this.log.info(on ? 'draining: leaving the ring for new keys' : 'draining off: taking new keys');
+  }
+
+  isDraining(): boolean {
+    return this.draining;
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      member: this.id,
+      epoch: this.membership.epoch,
+      draining: this.draining,
+      live: this.liveIds(),
+      ring: this.membership.ring.members,
+      transactions: this.layer.size(),
+      registrations: this.store.size,
+    };
+  }
+
+  metrics(): string {
+    // Slow-path event objects are plain fields; mirror them into their counter sets on scrape.
+    PROXY_EVENTS.forEach((e, i) => (this.proxyEvents.v[i] = this.proxy.events[e]));
+    SLOW_PATH_EVENTS.forEach((e, i) => (this.slowEvents.v[i] = this.slow.events[e]));
+    return this.registry.render();
+  }
+
+  // ---- fast path ------------------------------------------------------------------------
+
+  private onVip(buf: Buffer, address: string, port: number): void {
+    const v = this.verdictVip;
+    const action = classify(buf, buf.length, address, Arrival.DIRECT, this.tables, this.scanVip, v);
+    if (action === Action.LOCAL) {
+      this.outcomes.v[v.outcome]++;
+      this.slow.receive(buf, { address, port });
+    } else if (action === Action.RELAY) {
+      this.outcomes.v[v.outcome]++;
+      this.relay(buf, v.owner, v.secondChance ? EnvelopeFlag.SECOND_CHANCE : 0, v.secondChance ? HOP_SECOND_CHANCE : HOP_NORMAL, address, port);
+    } else {
+      this.drops.v[v.drop]++;
+    }
+  }
+
+  private relay(payload: Uint8Array, owner: number, flags: number, hop: number, srcAddress: string, srcPort: number): void {
+    const peer = this.peers.get(owner);
+    const sock = this.farmSocket;
+    if (peer === undefined || sock === null) {
+      this.drops.v[Drop.NO_LIVE_MEMBER]++;
+      return;
+    }
+    const h = this.outHeader;
+    h.kind = EnvelopeKind.RELAY;
+    h.flags = flags;
+    h.hop = hop;
+    h.origin = this.id;
+    h.epoch = this.membership.epoch >>> 0;
+    const fam = parseIpInto(srcAddress, h.srcAddr);
+    h.family = fam === 0 ? 4 : fam;
+    h.srcPort = srcPort;
+    h.localAddr.set(this.vipAddr);
+    h.localPort = this.cfg.vip.port;
+    if (h.family !== this.vipFamily) h.localAddr.fill(0);
+    this.seq.stamp(h);
+    const out = encodeEnvelope(h, payload, this.key);
+    sock.send(out, peer.address.port, peer.address.host, (err: Error | null) => {
+      if (err) this.drops.v[Drop.RELAY_SEND_FAILED]++;
+    });
+  }
+
+  private onFarm(buf: Buffer): void {
+    const env = this.env;
+    const st = this.decoder.decode(buf, buf.length, env);
+    if (st !== 0) {
+      this.envelopeRejects.v[st]++;
+      this.drops.v[Drop.ENVELOPE]++;
+      return;
+    }
+    const payload = buf.subarray(env.payloadStart, env.payloadEnd);
+    if (env.kind === EnvelopeKind.HEARTBEAT) {
+      this.membership.onHeartbeat(env.origin, payload);
+      return;
+    }
+    if (env.kind === EnvelopeKind.CONTROL) {
+      this.rpc.receive(env.origin, payload);
+      return;
+    }
+    this.outcomes.v[Outcome.RELAYED_IN]++;
+    const src = env.srcAddress;
+    const srcPort = env.srcPort;
+    if ((env.flags & EnvelopeFlag.RETURNED) !== 0) {
+      // The previous owner had nothing for it: ours, for good.
+      this.outcomes.v[Outcome.LOCAL]++;
+      this.slow.receive(payload, { address: src, port: srcPort });
+      return;
+    }
+    if ((env.flags & EnvelopeFlag.SECOND_CHANCE) !== 0) {
+      this.secondChance(payload, env.origin, src, srcPort);
+      return;
+    }
+    const v = this.verdictFarm;
+    const action = classify(payload, payload.length, src, Arrival.RELAYED, this.tables, this.scanFarm, v);
+    if (action === Action.LOCAL) {
+      this.outcomes.v[v.outcome]++;
+      this.slow.receive(payload, { address: src, port: srcPort });
+    } else if (action === Action.RELAY) {
+      // Only the second-chance hop may relay a relayed packet (hop limit 2).
+      this.outcomes.v[v.outcome]++;
+      this.relay(payload, v.owner, EnvelopeFlag.SECOND_CHANCE, HOP_SECOND_CHANCE, src, srcPort);
+    } else {
+      this.drops.v[v.drop]++;
+    }
+  }
+
+  /**
+   * We were the owner in the previous epoch: keep the packet if we still hold a
+   * transaction for its Call-ID, else send it back to the new owner, flagged final.
+   */
+  private secondChance(payload: Buffer, from: number, src: string, srcPort: number): void {
+    const s = this.scanFarm;
+    if (scan(payload, payload.length, s, this.cfg.maxMessageSize) === Scan.OK) {
+      const callId = payload.toString('latin1', s.callIdStart, s.callIdEnd);
+      if (this.slow.hasState(callId)) {
+        this.outcomes.v[Outcome.LOCAL]++;
+        this.slow.receive(payload, { address: src, port: srcPort });
+        return;
+      }
+    }
+    this.outcomes.v[Outcome.SECOND_CHANCE_RETURNED]++;
+    this.relay(payload, from, EnvelopeFlag.SECOND_CHANCE | EnvelopeFlag.RETURNED, HOP_NORMAL, src, srcPort);
+  }
+
+  // ---- sending --------------------------------------------------------------------------
+
+  /** SIP out of the VIP socket: the client sees the VIP as source (DSR). */
+  private sendSip(buf: Buffer, dest: Destination): void {
+    const s = this.vipSocket;
+    if (s === null) throw new Error('VIP socket closed');
+    s.send(buf, dest.port, dest.address);
+  }
+
+  private sendControl(to: number, kind: number, payload: Uint8Array): void {
+    const peer = this.peers.get(to);
+    const sock = this.farmSocket;
+    if (peer === undefined || sock === null) return;
+    const h = newEnvelopeHeader();
+    h.kind = kind;
+    h.flags = 0;
+    h.hop = HOP_NORMAL;
+    h.origin = this.id;
+    h.epoch = this.membership?.epoch >>> 0 || 0;
+    h.family = 0;
+    this.seq.stamp(h);
+    sock.send(encodeEnvelope(h, payload, this.key), peer.address.port, peer.address.host);
+  }
+
+  private sendRpc(to: number, msg: RpcMessage): void {
+    this.sendControl(to, EnvelopeKind.CONTROL, Buffer.from(JSON.stringify(msg), 'utf8'));
+  }
+}
+
+function bindUdp(host: string, port: number, onMessage: (buf: Buffer, r: dgram.RemoteInfo) => void): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    const type = host.includes(':') ? 'udp6' : 'udp4';
+    const s = dgram.createSocket({ type, reuseAddr: false });
+    s.once('error', reject);
+    s.on('message', onMessage);
+    s.bind(port, host, () => {
+      s.off('error', reject);
+      // A send error on UDP (ICMP unreachable) must never take the member down.
+      s.on('error', () => undefined);
+      try {
+        s.setRecvBufferSize(4 * 1024 * 1024);
+        s.setSendBufferSize(4 * 1024 * 1024);
+      } catch {
+        /* capped by net.core.rmem_max: the kernel keeps its default */
+      }
+      resolve(s);
+    });
+  });
+}
+

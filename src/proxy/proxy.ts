@@ -1,0 +1,509 @@
+/**
+ * Transaction-stateful proxy core (RFC 3261 §16), the transaction user above the
+ * transaction layer. Dialog-stateless: in-dialog requests carry the farm's Record-Route
+ * with the member token, so the classifier brings them back to the member that created
+ * the dialog — but any member could forward them, which is what keeps calls alive when
+ * that member dies.
+ */
+import { randomBytes } from 'node:crypto';
+import { lookup as dnsLookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { createResponse, reasonPhrase, type SipMessage } from '../sip/message.js';
+import { parseNameAddr, parseVia, type Via } from '../sip/headers.js';
+import { aorOf, parseUri, type SipUri } from '../sip/uri.js';
+import { fnv1a32String } from '../farm/hash.js';
+import { mintBranch } from '../farm/tokens.js';
+import type { ClientTransaction } from '../sip/transaction/client.js';
+import type { ServerTransaction } from '../sip/transaction/server.js';
+import type { TransactionLayer } from '../sip/transaction/layer.js';
+import type { TransactionUser } from '../sip/transaction/user.js';
+import type { Destination, SendFn } from '../sip/transaction/transport.js';
+import type { Binding } from './location.js';
+import type { Registrar } from './registrar.js';
+import { optionsResponse } from './health.js';
+
+export interface ProxyOptions {
+  selfId: number;
+  /** Public SIP address: the sent-by of our Via and the host of our Record-Route. */
+  vip: { host: string; port: number };
+  /** Other addresses that are us (a member's own SIP socket), for route recognition. */
+  localHosts?: string[];
+  domains: string[];
+  outboundProxy?: Destination;
+  location: { lookup(aor: string): Promise<Binding[]> };
+  registrar: Registrar;
+  isDraining(): boolean;
+  /** Raw send through the VIP socket, for stateless forwarding and error answers. */
+  send: SendFn;
+}
+
+/** Per-event proxy counters, exported as sipfarm_proxy_total{event=...}. */
+export const PROXY_EVENTS = [
+  'requests', 'forwarded_stateful', 'forwarded_stateless', 'responses_forwarded', 'stray_responses_forwarded',
+  'stray_responses_dropped', 'local_2xx', 'local_4xx', 'local_5xx', 'registrations', 'options_answered',
+  'cancels', 'loops_detected', 'too_many_hops', 'relay_denied', 'not_found', 'timeouts', 'malformed_answered',
+  'malformed_dropped', 'resolve_failed',
+] as const;
+export type ProxyEvent = (typeof PROXY_EVENTS)[number];
+
+/** State kept per proxied INVITE/non-INVITE: the response context of §16. */
+interface ResponseContext {
+  server: ServerTransaction;
+  client?: ClientTransaction;
+  forwarded?: SipMessage;
+  dest?: Destination;
+  finalSent: boolean;
+  provisionalSeen: boolean;
+  cancelRequested: boolean;
+  cancelSent: boolean;
+}
+
+const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
+
+function newTag(): string {
+  return randomBytes(6).toString('hex');
+}
+
+/** RFC 3261 §18.2.2 / RFC 3581: where a response for this Via goes. */
+export function viaDestination(via: Via): Destination {
+  const received = via.params.get('received');
+  const rport = via.params.get('rport');
+  const address = received !== undefined && received !== null ? received : via.host.replace(/^\[|\]$/g, '');
+  const port = rport !== undefined && rport !== null && /^\d+$/.test(rport) ? Number(rport) : via.port ?? 5060;
+  return { address, port };
+}
+
+export class Proxy implements TransactionUser {
+  readonly events: Record<ProxyEvent, number>;
+  private readonly contexts = new Map<ServerTransaction, ResponseContext>();
+  private readonly domains: Set<string>;
+  private readonly localHosts: Set<string>;
+  private readonly viaSentBy: string;
+  private readonly recordRoute: string;
+  layer!: TransactionLayer;
+
+  constructor(private readonly o: ProxyOptions) {
+    this.events = Object.fromEntries(PROXY_EVENTS.map((e) => [e, 0])) as Record<ProxyEvent, number>;
+    this.domains = new Set(o.domains.map((d) => d.toLowerCase()));
+    this.localHosts = new Set([o.vip.host.toLowerCase(), ...(o.localHosts ?? []).map((h) => h.toLowerCase())]);
+    this.viaSentBy = `${o.vip.host}:${o.vip.port}`;
+    // The member token makes in-dialog requests find this member (DESIGN rule 4).
+    this.recordRoute = `<sip:${o.vip.host}:${o.vip.port};lr;sf=${o.selfId}>`;
+  }
+
+  attach(layer: TransactionLayer): void {
+    this.layer = layer;
+  }
+
+  /** Live response contexts (proxied transactions awaiting a final response). */
+  get pending(): number {
+    return this.contexts.size;
+  }
+
+  isOurDomain(host: string): boolean {
+    const h = host.toLowerCase();
+    return this.domains.has(h) || this.localHosts.has(h);
+  }
+
+  /** A URI that points at this farm (our Record-Route or our address), per §16.4. */
+  private isUs(uri: SipUri): boolean {
+    if (!this.localHosts.has(uri.host.toLowerCase())) return false;
+    const port = uri.port ?? 5060;
+    return port === this.o.vip.port || uri.params.has('sf');
+  }
+
+  private respond(tx: ServerTransaction, req: SipMessage, status: number, reason?: string, extra?: [string, string][]): void {
+    const res = createResponse(req, status, reason ?? reasonPhrase(status), newTag());
+    if (extra) for (const [k, v] of extra) res.set(k, v);
+    if (status >= 200 && status < 300) this.events.local_2xx++;
+    else if (status >= 400 && status < 500) this.events.local_4xx++;
+    else if (status >= 500) this.events.local_5xx++;
+    tx.respond(res);
+  }
+
+  // ---- requests -------------------------------------------------------------------------
+
+  onRequest(req: SipMessage, tx: ServerTransaction | null, src: Destination): void {
+    this.events.requests++;
+    if (tx === null) {
+      // An ACK that matched no transaction: the ACK for a 2xx, end to end (§13.2.2.4).
+      this.forwardStateless(req).catch(() => undefined);
+      return;
+    }
+    try {
+      this.handleRequest(req, tx, src);
+    } catch (err) {
+      // Parse errors on demand (a bad header only the proxy looks at) answer 400.
+      const status = (err as { status?: number }).status ?? 500;
+      const reason = (err as { reason?: string }).reason;
+      if (!this.finalSentFor(tx)) this.respond(tx, req, status, reason);
+    }
+  }
+
+  private finalSentFor(tx: ServerTransaction): boolean {
+    const ctx = this.contexts.get(tx);
+    return ctx !== undefined && ctx.finalSent;
+  }
+
+  private handleRequest(req: SipMessage, tx: ServerTransaction, src: Destination): void {
+    const method = req.method;
+    if (method === 'INVITE') {
+      // §16.2: a stateful proxy answers 100 at once so the UAC stops retransmitting.
+      tx.respond(createResponse(req, 100, 'Trying'));
+    }
+    let ruri: SipUri;
+    try {
+      ruri = parseUri(req.uri);
+    } catch {
+      this.respond(tx, req, 400, 'Bad Request - Request-URI');
+      return;
+    }
+    // OPTIONS to the farm itself (no user part): the health/keep-alive responder, even
+    // with Max-Forwards 0 (§16.3 step 3 lets the element answer OPTIONS itself).
+    if (method === 'OPTIONS' && ruri.user === undefined && this.isOurDomain(ruri.host) && !req.has('route')) {
+      this.events.options_answered++;
+      tx.respond(optionsResponse(req, this.o.isDraining(), newTag()));
+      return;
+    }
+    // §16.3 step 3: Max-Forwards.
+    const mf = req.maxForwards();
+    if (mf !== undefined && mf <= 0) {
+      this.events.too_many_hops++;
+      this.respond(tx, req, 483);
+      return;
+    }
+    // §16.3 step 4: loop detection.
+    if (this.isLoop(req)) {
+      this.events.loops_detected++;
+      this.respond(tx, req, 482);
+      return;
+    }
+    // §16.3 step 5: Proxy-Require — this proxy supports no extension that needs it.
+    const proxyRequire = req.getAll('proxy-require');
+    if (proxyRequire.length > 0) {
+      this.respond(tx, req, 420, undefined, [['unsupported', proxyRequire.join(', ')]]);
+      return;
+    }
+    if (method === 'CANCEL') {
+      this.handleCancel(req, tx);
+      return;
+    }
+    const ctx: ResponseContext = { server: tx, finalSent: false, provisionalSeen: false, cancelRequested: false, cancelSent: false };
+    this.contexts.set(tx, ctx);
+    this.route(req, ruri, src)
+      .then((r) => {
+        if (ctx.finalSent) return;
+        if ('status' in r) {
+          this.finish(ctx, req, r.status, r.reason, r.extra);
+          return;
+        }
+        if ('response' in r) {
+          ctx.finalSent = true;
+          this.contexts.delete(tx);
+          tx.respond(r.response);
+          return;
+        }
+        if (ctx.cancelRequested) {
+          // CANCEL arrived while we were still looking up the target (§16.10).
+          this.finish(ctx, req, 487);
+          return;
+        }
+        this.forwardStateful(ctx, req, r);
+      })
+      .catch(() => {
+        if (!ctx.finalSent) this.finish(ctx, req, 500, 'Server Internal Error');
+      });
+  }
+
+  private finish(ctx: ResponseContext, req: SipMessage, status: number, reason?: string, extra?: [string, string][]): void {
+    ctx.finalSent = true;
+    this.contexts.delete(ctx.server);
+    this.respond(ctx.server, req, status, reason, extra);
+  }
+
+  /**
+   * §16.4 route information preprocessing and §16.5 target determination. Resolves to a
+   * forwarding decision or a final status to answer with.
+   */
+  private async route(
+    req: SipMessage,
+    ruri: SipUri,
+    src: Destination,
+  ): Promise<{ status: number; reason?: string; extra?: [string, string][] } | { response: SipMessage } | { uri: string; dest: Destination }> {
+    const pre = this.preprocessRoutes(req, ruri);
+    ruri = pre.ruri;
+    const routes = req.getAll('route');
+    if (routes.length > 0) {
+      // Loose routing (§16.6 step 7): next hop is the top Route; Request-URI unchanged.
+      if (!pre.hadOurRoute && this.o.outboundProxy === undefined) {
+        this.events.relay_denied++;
+        return { status: 403, reason: 'Forbidden - Relaying Denied' };
+      }
+      const next = parseNameAddr(routes[0]).uri;
+      return { uri: req.uri, dest: await this.resolve(next) };
+    }
+    if (ruri.scheme !== 'sip' && ruri.scheme !== 'sips') return { status: 416 };
+    if (this.isOurDomain(ruri.host) && !pre.hadOurRoute) {
+      if (req.method === 'REGISTER') {
+        this.events.registrations++;
+        const out = this.o.registrar.handle(req, src);
+        return { response: out.response };
+      }
+      if (ruri.user === undefined) {
+        this.events.not_found++;
+        return { status: 404 };
+      }
+      const bindings = await this.o.location.lookup(aorOf(ruri));
+      if (bindings.length === 0) {
+        this.events.not_found++;
+        return { status: 404 };
+      }
+      // No forking: the best binding (highest q, most recent) — RFC 3261 §16.5 allows
+      // a proxy to choose a subset of the target set.
+      const b = bindings[0];
+      const contact = parseUri(b.contact);
+      // RFC 3581: a UA behind NAT is reached where its REGISTER came from.
+      const dest = b.nat ? { ...b.source } : await this.resolve(contact);
+      return { uri: b.contact, dest };
+    }
+    if (pre.hadOurRoute) return { uri: req.uri, dest: await this.resolve(ruri) };
+    if (this.o.outboundProxy !== undefined) return { uri: req.uri, dest: this.o.outboundProxy };
+    // Never an open relay: a request for a domain we do not serve, not routed through us.
+    this.events.relay_denied++;
+    return { status: 403, reason: 'Forbidden - Relaying Denied' };
+  }
+
+  /** §16.4: strict-router fix-up and removal of our own top Route. */
+  private preprocessRoutes(req: SipMessage, ruri: SipUri): { ruri: SipUri; hadOurRoute: boolean } {
+    let hadOurRoute = false;
+    if (this.isUs(ruri) && ruri.params.has('sf')) {
+      // The previous hop was a strict router and put our Record-Route in the
+      // Request-URI: the real target is the last Route value.
+      const routes = req.getAll('route');
+      if (routes.length > 0) {
+        const last = parseNameAddr(routes[routes.length - 1]).uri;
+        req.uri = routes[routes.length - 1].replace(/^[^<]*<|>.*$/g, '');
+        const all = routes.slice(0, -1);
+        req.remove('route');
+        for (const r of all) req.append('route', r);
+        ruri = last;
+        hadOurRoute = true;
+      }
+    }
+    const routes = req.getAll('route');
+    if (routes.length > 0) {
+      const top = parseNameAddr(routes[0]).uri;
+      if (this.isUs(top)) {
+        req.removeTop('route');
+        hadOurRoute = true;
+      }
+    }
+    return { ruri, hadOurRoute };
+  }
+
+  private async resolve(uri: SipUri): Promise<Destination> {
+    const host = uri.host.replace(/^\[|\]$/g, '');
+    const maddr = uri.params.get('maddr');
+    const target = maddr !== undefined && maddr !== null ? maddr : host;
+    const port = uri.port ?? (uri.scheme === 'sips' ? 5061 : 5060);
+    if (isIP(target) !== 0) return { address: target, port };
+    try {
+      // RFC 3263 NAPTR/SRV is not done: A/AAAA of the host, the URI's port or 5060.
+      const r = await dnsLookup(target, { family: 4 });
+      return { address: r.address, port };
+    } catch {
+      this.events.resolve_failed++;
+      throw Object.assign(new Error(`cannot resolve ${target}`), { status: 503 });
+    }
+  }
+
+  /**
+   * §16.6 steps 1–8: copy, retarget, Max-Forwards, Record-Route, Via. `loopKey` goes
+   * into the branch so that §16.3 step 4 can tell a loop from a spiral.
+   */
+  private prepareForward(req: SipMessage, uri: string, branch: string): SipMessage {
+    const fwd = req.clone();
+    fwd.uri = uri;
+    const mf = req.maxForwards();
+    fwd.set('max-forwards', String(mf === undefined ? 70 : mf - 1));
+    let toTag: string | undefined;
+    try {
+      toTag = req.to().tag;
+    } catch {
+      toTag = undefined;
+    }
+    if (DIALOG_CREATING.has(req.method) && toTag === undefined) fwd.prepend('record-route', this.recordRoute);
+    fwd.prepend('via', `SIP/2.0/UDP ${this.viaSentBy};branch=${branch}`);
+    return fwd;
+  }
+
+  private forwardStateful(ctx: ResponseContext, req: SipMessage, target: { uri: string; dest: Destination }): void {
+    const branch = `${mintBranch(this.o.selfId)}.${this.loopHash(req)}`;
+    const fwd = this.prepareForward(req, target.uri, branch);
+    ctx.forwarded = fwd;
+    ctx.dest = target.dest;
+    this.events.forwarded_stateful++;
+    ctx.client = this.layer.sendRequest(fwd, target.dest, {
+      onResponse: (res) => this.onClientResponse(ctx, req, res),
+      onTimeout: () => {
+        this.events.timeouts++;
+        // §16.7 step 6 / §16.8: a timed-out branch counts as a 408.
+        if (!ctx.finalSent) this.finish(ctx, req, ctx.cancelRequested ? 487 : 408);
+      },
+      onTerminated: () => {
+        if (ctx.finalSent || ctx.server.state === 'Terminated') this.contexts.delete(ctx.server);
+      },
+    });
+  }
+
+  /** §16.7: a response from the downstream client transaction. */
+  private onClientResponse(ctx: ResponseContext, req: SipMessage, res: SipMessage): void {
+    if (res.status < 200) {
+      ctx.provisionalSeen = true;
+      if (ctx.cancelRequested && !ctx.cancelSent) this.sendCancel(ctx);
+      // §16.7 step 5: 100 Trying is hop-by-hop, never forwarded.
+      if (res.status === 100) return;
+    }
+    if (res.status >= 200 && res.status < 300) {
+      // Every 2xx goes upstream, retransmissions included (RFC 6026).
+      ctx.finalSent = true;
+      this.contexts.delete(ctx.server);
+    } else if (res.status >= 300) {
+      if (ctx.finalSent) return;
+      ctx.finalSent = true;
+      this.contexts.delete(ctx.server);
+    }
+    const up = res.clone();
+    up.removeTop('via');
+    if (up.getAll('via').length === 0) return;
+    if (up.status === 503) {
+      // §16.7 step 6: a 503 from downstream would make the UAC avoid this whole farm.
+      up.status = 500;
+      up.reason = 'Server Internal Error';
+    }
+    this.events.responses_forwarded++;
+    ctx.server.respond(up);
+  }
+
+  // ---- CANCEL (§16.10) ------------------------------------------------------------------
+
+  private handleCancel(cancel: SipMessage, tx: ServerTransaction): void {
+    this.events.cancels++;
+    const invite = this.layer.findInviteServerTx(cancel);
+    if (invite === undefined) {
+      // A proxy would forward an unknown CANCEL statelessly; on the farm the classifier
+      // already brought it to the INVITE's owner, so no context means the INVITE is gone.
+      this.respond(tx, cancel, 481);
+      return;
+    }
+    this.respond(tx, cancel, 200);
+    const ctx = this.contexts.get(invite);
+    if (ctx === undefined || ctx.finalSent) return;
+    ctx.cancelRequested = true;
+    if (ctx.client !== undefined && ctx.provisionalSeen) this.sendCancel(ctx);
+    // Otherwise §9.1: wait for a provisional response before sending CANCEL downstream.
+  }
+
+  /** §9.1: CANCEL for the forwarded INVITE, hop by hop on its own client transaction. */
+  private sendCancel(ctx: ResponseContext): void {
+    const fwd = ctx.forwarded;
+    if (fwd === undefined || ctx.dest === undefined || ctx.cancelSent) return;
+    ctx.cancelSent = true;
+    const headers: [string, string][] = [['via', fwd.getAll('via')[0]]];
+    for (const r of fwd.getAll('route')) headers.push(['route', r]);
+    headers.push(['max-forwards', '70'], ['from', fwd.get('from') ?? ''], ['to', fwd.get('to') ?? ''], ['call-id', fwd.callId()], ['cseq', `${fwd.cseq().seq} CANCEL`]);
+    const cancel = (fwd.constructor as typeof SipMessage).request('CANCEL', fwd.uri, headers);
+    this.layer.sendRequest(cancel, ctx.dest, { onResponse: () => undefined, onTimeout: () => undefined });
+  }
+
+  // ---- stateless forwarding -------------------------------------------------------------
+
+  /** ACK for 2xx (and anything else we forward without a transaction), §16.11. */
+  private async forwardStateless(req: SipMessage): Promise<void> {
+    const mf = req.maxForwards();
+    if (mf !== undefined && mf <= 0) return;
+    let ruri: SipUri;
+    try {
+      ruri = parseUri(req.uri);
+    } catch {
+      return;
+    }
+    const r = await this.route(req, ruri, { address: '', port: 0 }).catch(() => undefined);
+    if (r === undefined || !('dest' in r)) return;
+    // §16.11: a stateless branch must be the same for retransmissions: derive it.
+    const inBranch = req.topVia()?.branch ?? req.callId();
+    const branch = `${mintBranch(this.o.selfId).replace(/-[^-]*$/, '')}-a${fnv1a32String(inBranch).toString(36)}`;
+    const fwd = this.prepareForward(req, r.uri, branch);
+    this.events.forwarded_stateless++;
+    this.o.send(fwd.toBuffer(), r.dest);
+  }
+
+  /** §16.7 when no client transaction matches: forward statelessly by the next Via. */
+  onStrayResponse(res: SipMessage, _src: Destination): void {
+    const vias = res.getAll('via');
+    if (vias.length < 2) {
+      this.events.stray_responses_dropped++;
+      return;
+    }
+    let top: Via;
+    let next: Via;
+    try {
+      top = parseVia(vias[0]);
+      next = parseVia(vias[1]);
+    } catch {
+      this.events.stray_responses_dropped++;
+      return;
+    }
+    if (!this.localHosts.has(top.host.toLowerCase()) || (top.port ?? 5060) !== this.o.vip.port) {
+      this.events.stray_responses_dropped++;
+      return;
+    }
+    const up = res.clone();
+    up.removeTop('via');
+    this.events.stray_responses_forwarded++;
+    this.o.send(up.toBuffer(), viaDestination(next));
+  }
+
+  // ---- loops ----------------------------------------------------------------------------
+
+  /**
+   * §16.6 step 8 / §16.3 step 4: the part of our branch that identifies the request as
+   * it reached us. The topmost Via is left out on purpose: on a true loop it is the last
+   * hop's Via, which differs every time round.
+   */
+  private loopHash(req: SipMessage): string {
+    let fromTag = '';
+    let toTag = '';
+    try {
+      fromTag = req.from().tag ?? '';
+      toTag = req.to().tag ?? '';
+    } catch {
+      /* missing From/To was caught by the parser */
+    }
+    const key = `${req.uri}\n${fromTag}\n${toTag}\n${req.callId()}\n${req.cseq().seq}\n${req.getAll('proxy-require').join(',')}`;
+    return fnv1a32String(key).toString(36);
+  }
+
+  private isLoop(req: SipMessage): boolean {
+    const vias = req.getAll('via');
+    if (vias.length < 2) return false;
+    let h: string | undefined;
+    for (const v of vias) {
+      let via: Via;
+      try {
+        via = parseVia(v);
+      } catch {
+        continue;
+      }
+      if (!this.localHosts.has(via.host.toLowerCase()) || (via.port ?? 5060) !== this.o.vip.port) continue;
+      const b = via.branch;
+      if (b === undefined || !b.startsWith('z9hG4bK-sf')) continue;
+      const dot = b.lastIndexOf('.');
+      if (dot < 0) continue;
+      h ??= this.loopHash(req);
+      if (b.slice(dot + 1) === h) return true;
+    }
+    return false;
+  }
+}
+

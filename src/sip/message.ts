@@ -1,0 +1,520 @@
+/**
+ * The full SIP message model (slow path): parse a datagram into a `SipMessage`, edit its
+ * header list, serialize it back (RFC 3261 §7).
+ *
+ * Headers are kept as an ordered list of lines ({name, value}); names are canonical
+ * (lowercase long form, compact forms expanded — §7.3.3), values are the text after
+ * the colon, trimmed, with folding (§7.3.1) collapsed to one space. Structured values
+ * (Via, From, CSeq...) are parsed on demand by the helpers below.
+ *
+ * `parseMessage` validates what a proxy must check before acting on a message
+ * (RFC 3261 §8.2, §16.3, §18.3; RFC 4475 §3.1.2) and throws `SipParseError` carrying the
+ * status to answer with.
+ */
+import { SipErrorCode, SipParseError, badRequest } from './errors.js';
+import { type NameAddr, type Via, parseCSeq, parseNameAddr, parseVia, splitList } from './headers.js';
+import { isToken, parseUri } from './uri.js';
+
+export interface Header { name: string; value: string }
+
+/** Largest message parseMessage accepts by default: the largest UDP payload. */
+export const DEFAULT_MAX_MESSAGE = 65535;
+
+// RFC 3261 §7.3.3 and the IANA "Header Fields" registry compact forms.
+const COMPACT: Record<string, string> = {
+  a: 'accept-contact', b: 'referred-by', c: 'content-type', d: 'request-disposition',
+  e: 'content-encoding', f: 'from', i: 'call-id', j: 'reject-contact', k: 'supported',
+  l: 'content-length', m: 'contact', n: 'identity-info', o: 'event', r: 'refer-to',
+  s: 'subject', t: 'to', u: 'allow-events', v: 'via', x: 'session-expires', y: 'identity',
+};
+
+/** Canonical header name: lowercase long form. */
+export function canonicalName(name: string): string {
+  const n = name.toLowerCase();
+  if (n.length === 1) return COMPACT[n] ?? n;
+  return n;
+}
+
+// How names are written on the wire when the usual capitalisation rule gets them wrong.
+const DISPLAY: Record<string, string> = {
+  'call-id': 'Call-ID', cseq: 'CSeq', 'www-authenticate': 'WWW-Authenticate',
+  'mime-version': 'MIME-Version', rack: 'RAck', rseq: 'RSeq', 'sip-etag': 'SIP-ETag',
+  'sip-if-match': 'SIP-If-Match', 'content-id': 'Content-ID',
+};
+
+export function displayName(canonical: string): string {
+  const d = DISPLAY[canonical];
+  if (d !== undefined) return d;
+  return canonical.replace(/(^|-)([a-z])/g, (_m, sep: string, ch: string) => sep + ch.toUpperCase());
+}
+
+/**
+ * Headers whose value is a comma-separated list (RFC 3261 §7.3.1: only those whose
+ * grammar is `#(values)` may be split or combined). Everything else — Call-ID, Date,
+ * authentication challenges, unknown extensions — is returned whole by getAll().
+ */
+const LIST_HEADERS = new Set([
+  'via', 'route', 'record-route', 'contact', 'path', 'service-route', 'allow', 'supported',
+  'require', 'proxy-require', 'unsupported', 'accept', 'accept-encoding', 'accept-language',
+  'content-encoding', 'content-language', 'alert-info', 'call-info', 'error-info', 'in-reply-to',
+  'warning', 'allow-events', 'p-asserted-identity', 'p-preferred-identity', 'reason',
+  'security-client', 'security-server', 'security-verify', 'accept-contact', 'reject-contact',
+  'request-disposition', 'history-info', 'privacy', 'p-associated-uri', 'recv-info',
+]);
+
+export function isListHeader(canonical: string): boolean {
+  return LIST_HEADERS.has(canonical);
+}
+
+/** Single-valued headers: two lines with different values is a 400 (RFC 4475 §3.3.8, §3.3.9). */
+const SINGLE_HEADERS = ['call-id', 'cseq', 'from', 'to', 'max-forwards', 'content-length', 'content-type', 'expires'];
+
+function toHeaders(h: Header[] | [string, string][]): Header[] {
+  return h.map((x) => (Array.isArray(x) ? { name: canonicalName(x[0]), value: x[1] } : { name: canonicalName(x.name), value: x.value }));
+}
+
+export class SipMessage {
+  kind: 'request' | 'response' = 'request';
+  /** request method; '' for responses (their method is in cseq()) */
+  method = '';
+  /** Request-URI text; '' for responses */
+  uri = '';
+  version = 'SIP/2.0';
+  /** response status; 0 for requests */
+  status = 0;
+  reason = '';
+  headers: Header[] = [];
+  body: Buffer = Buffer.alloc(0);
+
+  static request(method: string, uri: string, headers: Header[] | [string, string][], body?: Buffer): SipMessage {
+    const m = new SipMessage();
+    m.kind = 'request';
+    m.method = method;
+    m.uri = uri;
+    m.headers = toHeaders(headers);
+    if (body !== undefined) m.body = body;
+    return m;
+  }
+
+  static response(status: number, reason: string, headers: Header[] | [string, string][], body?: Buffer): SipMessage {
+    const m = new SipMessage();
+    m.kind = 'response';
+    m.status = status;
+    m.reason = reason;
+    m.headers = toHeaders(headers);
+    if (body !== undefined) m.body = body;
+    return m;
+  }
+
+  /** First line's value of that header (any case, compact form accepted). */
+  get(name: string): string | undefined {
+    const n = canonicalName(name);
+    for (const h of this.headers) if (h.name === n) return h.value;
+    return undefined;
+  }
+
+  /** Every value in order; list headers (Via, Route, Contact...) split on commas. */
+  getAll(name: string): string[] {
+    const n = canonicalName(name);
+    const list = LIST_HEADERS.has(n);
+    const out: string[] = [];
+    for (const h of this.headers) {
+      if (h.name !== n) continue;
+      if (!list) out.push(h.value);
+      else for (const v of splitList(h.value)) if (v.length > 0) out.push(v);
+    }
+    return out;
+  }
+
+  has(name: string): boolean {
+    const n = canonicalName(name);
+    return this.headers.some((h) => h.name === n);
+  }
+
+  /** Replace every line of that name by one line, at the first one's position (or appended). */
+  set(name: string, value: string): void {
+    const n = canonicalName(name);
+    const first = this.headers.findIndex((h) => h.name === n);
+    if (first < 0) {
+      this.headers.push({ name: n, value });
+      return;
+    }
+    this.headers = this.headers.filter((h, i) => i === first || h.name !== n);
+    this.headers[first] = { name: n, value };
+  }
+
+  append(name: string, value: string): void {
+    this.headers.push({ name: canonicalName(name), value });
+  }
+
+  /** New topmost value: a new line before the first line of that name, or the first header. */
+  prepend(name: string, value: string): void {
+    const n = canonicalName(name);
+    const first = this.headers.findIndex((h) => h.name === n);
+    this.headers.splice(first < 0 ? 0 : first, 0, { name: n, value });
+  }
+
+  remove(name: string): void {
+    const n = canonicalName(name);
+    this.headers = this.headers.filter((h) => h.name !== n);
+  }
+
+  /** Remove and return the topmost value of a list header ('a, b' → 'b'). */
+  removeTop(name: string): string | undefined {
+    const n = canonicalName(name);
+    const idx = this.headers.findIndex((h) => h.name === n);
+    if (idx < 0) return undefined;
+    const line = this.headers[idx];
+    const values = splitList(line.value);
+    if (values.length <= 1) {
+      this.headers.splice(idx, 1);
+      return values.length === 1 ? values[0] : line.value;
+    }
+    this.headers[idx] = { name: n, value: values.slice(1).join(', ') };
+    return values[0];
+  }
+
+  clone(): SipMessage {
+    const m = new SipMessage();
+    m.kind = this.kind;
+    m.method = this.method;
+    m.uri = this.uri;
+    m.version = this.version;
+    m.status = this.status;
+    m.reason = this.reason;
+    m.headers = this.headers.map((h) => ({ name: h.name, value: h.value }));
+    m.body = Buffer.from(this.body);
+    return m;
+  }
+
+  /** Wire form, CRLF line ends; Content-Length always written, computed from the body. */
+  toBuffer(): Buffer {
+    let head = this.kind === 'request'
+      ? `${this.method} ${this.uri} ${this.version}\r\n`
+      : `${this.version} ${this.status} ${this.reason}\r\n`;
+    let wroteLength = false;
+    for (const h of this.headers) {
+      if (h.name === 'content-length') {
+        if (!wroteLength) head += `Content-Length: ${this.body.length}\r\n`;
+        wroteLength = true;
+        continue;
+      }
+      head += `${displayName(h.name)}: ${h.value}\r\n`;
+    }
+    if (!wroteLength) head += `Content-Length: ${this.body.length}\r\n`;
+    head += '\r\n';
+    const hb = Buffer.from(head, 'utf8');
+    return this.body.length === 0 ? hb : Buffer.concat([hb, this.body]);
+  }
+
+  toString(): string {
+    return this.toBuffer().toString('utf8');
+  }
+
+  callId(): string {
+    return this.get('call-id') ?? '';
+  }
+
+  cseq(): { seq: number; method: string } {
+    const v = this.get('cseq');
+    if (v === undefined) throw missing('CSeq');
+    return parseCSeq(v);
+  }
+
+  topVia(): Via | undefined {
+    const line = this.get('via');
+    if (line === undefined) return undefined;
+    const first = splitList(line)[0];
+    return first === undefined ? undefined : parseVia(first);
+  }
+
+  maxForwards(): number | undefined {
+    const v = this.get('max-forwards');
+    if (v === undefined) return undefined;
+    return parseMaxForwards(v);
+  }
+
+  from(): NameAddr {
+    const v = this.get('from');
+    if (v === undefined) throw missing('From');
+    return parseNameAddr(v);
+  }
+
+  to(): NameAddr {
+    const v = this.get('to');
+    if (v === undefined) throw missing('To');
+    return parseNameAddr(v);
+  }
+}
+
+function missing(display: string): SipParseError {
+  return badRequest(SipErrorCode.MISSING_HEADER, `missing ${display} header`, `Missing ${display}`);
+}
+
+/** Max-Forwards = 1*DIGIT, 0..255 (RFC 3261 §20.22; RFC 4475 §3.1.2.4). */
+function parseMaxForwards(v: string): number {
+  if (!/^[0-9]{1,10}$/.test(v) || Number(v) > 255) {
+    throw badRequest(SipErrorCode.BAD_MAX_FORWARDS, `bad Max-Forwards: ${v.slice(0, 40)}`, 'Bad Max-Forwards');
+  }
+  return Number(v);
+}
+
+/** delta-seconds that must fit 32 bits (RFC 3261 §20.19, §20.33; RFC 4475 §3.1.2.4). */
+function checkDeltaSeconds(name: string, v: string): void {
+  if (!/^[0-9]{1,10}$/.test(v) || Number(v) > 0xffffffff) {
+    throw badRequest(SipErrorCode.BAD_SCALAR, `bad ${name}: ${v.slice(0, 40)}`, `Bad ${name}`);
+  }
+}
+
+// rfc1123-date, GMT only (RFC 3261 §20.17; RFC 4475 §3.1.2.12)
+const DATE_RE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$/;
+
+const VERSION_RE = /^SIP\/[0-9]+\.[0-9]+$/i;
+
+export interface ParseOptions {
+  /** bytes; larger → ERR_SIP_TOO_LARGE (513). Default 65535. */
+  maxSize?: number;
+  /**
+   * Leniency (default false): accept bare LF line ends in the header section.
+   * Risk: a CR-less sender and a strict element may disagree on where headers end.
+   */
+  lenientLineEnds?: boolean;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Parse one datagram (UDP semantics for Content-Length, RFC 3261 §18.3). */
+export function parseMessage(buf: Buffer, opts?: ParseOptions): SipMessage {
+  const maxSize = opts?.maxSize ?? DEFAULT_MAX_MESSAGE;
+  // size cap before looking at any byte
+  if (buf.length > maxSize) {
+    throw new SipParseError(SipErrorCode.TOO_LARGE, `message of ${buf.length} bytes exceeds ${maxSize}`, 513);
+  }
+  const lenient = opts?.lenientLineEnds === true;
+  // Headers end at the first empty line; nothing after it is ever read as a header.
+  let headEnd = buf.indexOf('\r\n\r\n');
+  let bodyStart = headEnd + 4;
+  if (lenient) {
+    const lf = buf.indexOf('\n\n');
+    if (lf >= 0 && (headEnd < 0 || lf < headEnd)) {
+      headEnd = lf;
+      bodyStart = lf + 2;
+    } else {
+      const mixed = buf.indexOf('\n\r\n');
+      if (mixed >= 0 && (headEnd < 0 || mixed < headEnd)) {
+        headEnd = mixed;
+        bodyStart = mixed + 3;
+      }
+    }
+  }
+  if (headEnd < 0) throw badRequest(SipErrorCode.NO_END_OF_HEADERS, 'no empty line ending the headers', 'Missing End of Headers');
+  let text: string;
+  try {
+    text = utf8.decode(buf.subarray(0, headEnd));
+  } catch {
+    throw badRequest(SipErrorCode.BAD_ENCODING, 'header section is not valid UTF-8', 'Invalid UTF-8');
+  }
+  const rawLines = lenient ? text.split(/\r?\n/) : text.split('\r\n');
+  for (const l of rawLines) {
+    if (l.indexOf('\r') >= 0 || l.indexOf('\n') >= 0) {
+      throw badRequest(SipErrorCode.BAD_HEADER, 'bare CR or LF in header section', 'Bad Line End');
+    }
+  }
+  const msg = parseStartLine(rawLines[0]);
+
+  // Unfold (§7.3.1): a line starting with SP/HTAB continues the previous one.
+  const lines: string[] = [];
+  for (let i = 1; i < rawLines.length; i++) {
+    const l = rawLines[i];
+    const c = l.charCodeAt(0);
+    if (c === 0x20 || c === 0x09) {
+      if (lines.length === 0) throw badRequest(SipErrorCode.BAD_HEADER, 'continuation line after start line', 'Bad Header');
+      lines[lines.length - 1] += ' ' + l.trimStart();
+    } else {
+      lines.push(l);
+    }
+  }
+  for (const l of lines) {
+    const colon = l.indexOf(':');
+    if (colon <= 0) throw badRequest(SipErrorCode.BAD_HEADER, `header line without name or colon: ${l.slice(0, 60)}`, 'Bad Header');
+    const name = l.slice(0, colon).replace(/[ \t]+$/, ''); // "Via  :" is legal (HCOLON)
+    if (!isToken(name)) throw badRequest(SipErrorCode.BAD_HEADER, `bad header name: ${l.slice(0, 60)}`, 'Bad Header');
+    msg.headers.push({ name: canonicalName(name), value: l.slice(colon + 1).trim() });
+  }
+
+  validateHeaders(msg);
+
+  // Body: RFC 3261 §18.3 — over UDP, a Content-Length larger than what arrived is an
+  // error (RFC 4475 §3.1.2.2), a smaller one truncates, none means "the rest".
+  const available = buf.length - bodyStart;
+  const cl = msg.get('content-length');
+  let bodyLen = available;
+  if (cl !== undefined) {
+    if (!/^[0-9]{1,10}$/.test(cl)) throw badRequest(SipErrorCode.CONTENT_LENGTH, `bad Content-Length: ${cl.slice(0, 40)}`, 'Bad Content-Length');
+    const n = Number(cl);
+    if (n > available) throw badRequest(SipErrorCode.CONTENT_LENGTH, `Content-Length ${n} > ${available} bytes received`, 'Content-Length Too Large');
+    bodyLen = n;
+  }
+  msg.body = Buffer.from(buf.subarray(bodyStart, bodyStart + bodyLen));
+  return msg;
+}
+
+function parseStartLine(line: string): SipMessage {
+  const bad = (why: string) => badRequest(SipErrorCode.BAD_START_LINE, `bad start line (${why}): ${line.slice(0, 100)}`, 'Bad Start Line');
+  const m = new SipMessage();
+  const sp1 = line.indexOf(' ');
+  if (sp1 <= 0) throw bad('no SP');
+  const first = line.slice(0, sp1);
+  if (first.indexOf('/') >= 0) {
+    // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (RFC 3261 §7.2)
+    checkVersion(first, line);
+    const sp2 = line.indexOf(' ', sp1 + 1);
+    if (sp2 < 0) throw bad('no SP after status code');
+    const code = line.slice(sp1 + 1, sp2);
+    if (!/^[1-6][0-9]{2}$/.test(code)) throw bad('status code'); // RFC 4475 §3.1.2.19
+    m.kind = 'response';
+    m.version = 'SIP/2.0';
+    m.status = Number(code);
+    m.reason = line.slice(sp2 + 1);
+    return m;
+  }
+  // Request-Line = Method SP Request-URI SP SIP-Version: exactly one SP between the
+  // three, none around (RFC 3261 §7.1; RFC 4475 §3.1.2.8-10).
+  const parts = line.split(' ');
+  if (parts.length !== 3) throw bad('expected Method SP Request-URI SP SIP-Version');
+  const [method, uri, version] = parts;
+  if (!isToken(method)) throw bad('method');
+  if (!VERSION_RE.test(version)) throw bad('version');
+  checkVersion(version, line);
+  let ruri;
+  try {
+    ruri = parseUri(uri);
+  } catch {
+    throw badRequest(SipErrorCode.BAD_URI, `bad Request-URI: ${uri.slice(0, 100)}`, 'Bad Request-URI');
+  }
+  // RFC 3261 §19.1.1 table: the headers component is not allowed in a Request-URI
+  // (RFC 4475 §3.1.2.11).
+  if (ruri.headers !== undefined) throw badRequest(SipErrorCode.BAD_URI, `Request-URI with headers: ${uri.slice(0, 100)}`, 'Bad Request-URI');
+  m.kind = 'request';
+  m.method = method;
+  m.uri = uri;
+  m.version = 'SIP/2.0';
+  return m;
+}
+
+function checkVersion(v: string, line: string): void {
+  // §7.1: the version string is case-insensitive; anything but 2.0 → 505 (RFC 4475 §3.1.2.16)
+  if (v.toUpperCase() === 'SIP/2.0') return;
+  if (VERSION_RE.test(v)) throw new SipParseError(SipErrorCode.BAD_VERSION, `unsupported version ${v}`, 505);
+  throw badRequest(SipErrorCode.BAD_START_LINE, `bad start line (version): ${line.slice(0, 100)}`, 'Bad Start Line');
+}
+
+function validateHeaders(msg: SipMessage): void {
+  // Mandatory headers (RFC 3261 §8.1.1). Max-Forwards is also mandatory in requests, but
+  // RFC 2543 elements omit it (RFC 4475 §3.4) and a proxy treats absence as 70.
+  for (const [n, disp] of [['via', 'Via'], ['from', 'From'], ['to', 'To'], ['call-id', 'Call-ID'], ['cseq', 'CSeq']] as const) {
+    if (!msg.has(n)) throw missing(disp);
+  }
+  for (const n of SINGLE_HEADERS) {
+    let first: string | undefined;
+    for (const h of msg.headers) {
+      if (h.name !== n) continue;
+      if (first === undefined) first = h.value;
+      else if (h.value !== first) {
+        throw badRequest(SipErrorCode.DUPLICATE_HEADER, `conflicting ${displayName(n)} headers`, `Multiple ${displayName(n)}`);
+      }
+    }
+  }
+  if (msg.callId().length === 0) throw missing('Call-ID');
+  const cseq = msg.cseq();
+  if (msg.kind === 'request' && cseq.method !== msg.method) {
+    // RFC 3261 §8.1.1.5 (RFC 4475 §3.1.2.17-18)
+    throw badRequest(SipErrorCode.BAD_CSEQ, `CSeq method ${cseq.method} != ${msg.method}`, 'CSeq Method Mismatch');
+  }
+  if (msg.kind === 'request') msg.maxForwards();
+  const expires = msg.get('expires');
+  if (expires !== undefined) checkDeltaSeconds('Expires', expires);
+  const minExpires = msg.get('min-expires');
+  if (minExpires !== undefined) checkDeltaSeconds('Min-Expires', minExpires);
+  const retryAfter = msg.get('retry-after');
+  if (retryAfter !== undefined) checkDeltaSeconds('Retry-After', /^[0-9]*/.exec(retryAfter)?.[0] ?? '');
+  const date = msg.get('date');
+  if (date !== undefined && !DATE_RE.test(date)) throw badRequest(SipErrorCode.BAD_DATE, `bad Date: ${date.slice(0, 60)}`, 'Bad Date');
+
+  // Structure of the headers a proxy acts on (RFC 4475 §3.1.2.1, .6, .13-15).
+  for (const h of msg.headers) {
+    if (h.name === 'via') {
+      const values = splitList(h.value);
+      if (values.length === 0) throw badRequest(SipErrorCode.BAD_VIA, 'empty Via', 'Bad Via');
+      for (const v of values) parseVia(v);
+    } else if (h.name === 'from' || h.name === 'to') {
+      parseNameAddr(h.value);
+    } else if (h.name === 'contact' || h.name === 'route' || h.name === 'record-route') {
+      const values = splitList(h.value);
+      if (h.name === 'contact' && values.length === 1 && values[0] === '*') continue; // §10.2.2
+      if (values.length === 0) throw badRequest(SipErrorCode.BAD_NAME_ADDR, `empty ${displayName(h.name)}`, 'Bad Address');
+      for (const v of values) parseNameAddr(v);
+    }
+  }
+}
+
+/**
+ * A response to `req` (RFC 3261 §8.2.6.2): Via lines (in order), From, To, Call-ID, CSeq
+ * copied; To gets `toTag` when the status is above 100 and it has no tag yet.
+ */
+export function createResponse(req: SipMessage, status: number, reason?: string, toTag?: string): SipMessage {
+  const headers: Header[] = [];
+  for (const h of req.headers) if (h.name === 'via') headers.push({ name: 'via', value: h.value });
+  const from = req.get('from');
+  if (from !== undefined) headers.push({ name: 'from', value: from });
+  let to = req.get('to');
+  if (to !== undefined && status > 100 && toTag !== undefined) {
+    let hasTag = false;
+    try {
+      hasTag = parseNameAddr(to).tag !== undefined;
+    } catch {
+      hasTag = /;\s*tag\s*=/i.test(to);
+    }
+    if (!hasTag) to = `${to};tag=${toTag}`;
+  }
+  if (to !== undefined) headers.push({ name: 'to', value: to });
+  const callId = req.get('call-id');
+  if (callId !== undefined) headers.push({ name: 'call-id', value: callId });
+  const cseq = req.get('cseq');
+  if (cseq !== undefined) headers.push({ name: 'cseq', value: cseq });
+  return SipMessage.response(status, reason ?? reasonPhrase(status), headers);
+}
+
+const REASONS: Record<number, string> = {
+  100: 'Trying', 180: 'Ringing', 181: 'Call Is Being Forwarded', 182: 'Queued', 183: 'Session Progress',
+  199: 'Early Dialog Terminated',
+  200: 'OK', 202: 'Accepted', 204: 'No Notification',
+  300: 'Multiple Choices', 301: 'Moved Permanently', 302: 'Moved Temporarily', 305: 'Use Proxy', 380: 'Alternative Service',
+  400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden', 404: 'Not Found',
+  405: 'Method Not Allowed', 406: 'Not Acceptable', 407: 'Proxy Authentication Required', 408: 'Request Timeout',
+  410: 'Gone', 412: 'Conditional Request Failed', 413: 'Request Entity Too Large', 414: 'Request-URI Too Long',
+  415: 'Unsupported Media Type', 416: 'Unsupported URI Scheme', 417: 'Unknown Resource-Priority',
+  420: 'Bad Extension', 421: 'Extension Required', 422: 'Session Interval Too Small', 423: 'Interval Too Brief',
+  428: 'Use Identity Header', 429: 'Provide Referrer Identity', 433: 'Anonymity Disallowed',
+  436: 'Bad Identity-Info', 437: 'Unsupported Certificate', 438: 'Invalid Identity Header',
+  439: 'First Hop Lacks Outbound Support', 440: 'Max-Breadth Exceeded', 469: 'Bad Info Package',
+  470: 'Consent Needed', 480: 'Temporarily Unavailable', 481: 'Call/Transaction Does Not Exist',
+  482: 'Loop Detected', 483: 'Too Many Hops', 484: 'Address Incomplete', 485: 'Ambiguous', 486: 'Busy Here',
+  487: 'Request Terminated', 488: 'Not Acceptable Here', 489: 'Bad Event', 491: 'Request Pending',
+  493: 'Undecipherable', 494: 'Security Agreement Required',
+  500: 'Server Internal Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
+  504: 'Server Time-out', 505: 'Version Not Supported', 513: 'Message Too Large', 580: 'Precondition Failure',
+  600: 'Busy Everywhere', 603: 'Decline', 604: 'Does Not Exist Anywhere', 606: 'Not Acceptable', 607: 'Unwanted',
+};
+
+/** Default reason phrase (RFC 3261 §21 and later RFCs); class name for unknown codes. */
+export function reasonPhrase(status: number): string {
+  const r = REASONS[status];
+  if (r !== undefined) return r;
+  if (status >= 100 && status < 200) return 'Provisional';
+  if (status >= 200 && status < 300) return 'Success';
+  if (status >= 300 && status < 400) return 'Redirection';
+  if (status >= 400 && status < 500) return 'Client Error';
+  if (status >= 500 && status < 600) return 'Server Error';
+  return 'Global Failure';
+}

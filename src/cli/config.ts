@@ -7,7 +7,10 @@ import { dirname, resolve } from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type Node } from 'yaml';
 import { AddrError, formatHostPort, isHostname, isIpLiteral, isUnspecified, parseHostPort, sameHostPort, type HostPort } from '../util/addr.js';
 
+import type { LogLevel } from '../util/log.js';
+
 export type { HostPort } from '../util/addr.js';
+export type { LogLevel } from '../util/log.js';
 
 export interface MemberConfig {
   /** 0..254, unique; carried in branch and route tokens (DESIGN: fast path rules 3–4). */
@@ -20,7 +23,6 @@ export interface MemberConfig {
   sip?: HostPort;
 }
 
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 
 export interface FarmConfig {
   vip: HostPort;

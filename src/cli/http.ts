@@ -83,13 +83,15 @@ export function startAdminServer(hp: HostPort, handlers: AdminHandlers): Promise
     server.listen({ host: hp.host, port: hp.port, exclusive: true }, () => {
       server.off('error', onError);
       const a = server.address() as AddressInfo;
+      let closing: Promise<void> | undefined;
       resolve({
         address: { host: a.address, port: a.port },
+        // Idempotent: a second close() waits for the first.
         close: () =>
-          new Promise<void>((done, fail) => {
+          (closing ??= new Promise<void>((done, fail) => {
             server.close((err) => (err ? fail(err) : done()));
             server.closeAllConnections();
-          }),
+          })),
       });
     });
   });

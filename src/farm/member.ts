@@ -14,7 +14,7 @@
  */
 import * as dgram from 'node:dgram';
 import type { FarmConfig, MemberConfig } from '../cli/config.js';
-import { Action, Arrival, OwnershipTables, Verdict, classify } from '../fastpath/classifier.js';
+import { Action, Arrival, OwnershipTables, Verdict, classify, ringHash } from '../fastpath/classifier.js';
 import { DROP_NAMES, Drop, OUTCOME_NAMES, Outcome } from '../fastpath/outcomes.js';
 import { ScanResult, scan, Scan } from '../sip/scanner.js';
 import { systemClock, type Clock } from '../sip/clock.js';
@@ -39,6 +39,12 @@ export interface MemberOptions {
   memberId: number;
   log: Logger;
   clock?: Clock;
+  /**
+   * Send SIP through this instead of a socket bound to the VIP; the owner of the object
+   * then feeds datagrams with receiveVip(). Lets tests run several members in one process
+   * behind an in-process "LB" (one shared VIP socket) with a real farm channel.
+   */
+  vipTransport?: { send(buf: Buffer, dest: Destination): void };
 }
 
 export class FarmMember {
@@ -70,7 +76,6 @@ export class FarmMember {
   private readonly scanVip = new ScanResult();
   private readonly verdictVip = new Verdict();
   private readonly scanFarm = new ScanResult();
-  private readonly verdictFarm = new Verdict();
   private readonly env = new DecodedEnvelope();
   readonly outcomes: CounterSet;
   readonly drops: CounterSet;
@@ -78,8 +83,10 @@ export class FarmMember {
   private readonly proxyEvents: CounterSet;
   private readonly slowEvents: CounterSet;
   private draining = false;
+  private readonly vipTransport?: { send(buf: Buffer, dest: Destination): void };
 
   constructor(o: MemberOptions) {
+    this.vipTransport = o.vipTransport;
     this.cfg = o.config;
     this.id = o.memberId;
     this.log = o.log;
@@ -174,9 +181,9 @@ export class FarmMember {
 
   async start(): Promise<void> {
     const vip = this.cfg.vip;
-    this.vipSocket = await bindUdp(vip.host, vip.port, (buf, r) => this.onVip(buf, r.address, r.port));
+    if (this.vipTransport === undefined) this.vipSocket = await bindUdp(vip.host, vip.port, (buf, r) => this.receiveVip(buf, r.address, r.port));
     this.farmSocket = await bindUdp(this.self.address.host, this.self.address.port, (buf) => this.onFarm(buf));
-    if (this.self.sip) this.sipSocket = await bindUdp(this.self.sip.host, this.self.sip.port, (buf, r) => this.onVip(buf, r.address, r.port));
+    if (this.self.sip) this.sipSocket = await bindUdp(this.self.sip.host, this.self.sip.port, (buf, r) => this.receiveVip(buf, r.address, r.port));
     this.store.start();
     this.membership.start();
     this.log.info('member started', { vip: `${vip.host}:${vip.port}`, farm: `${this.self.address.host}:${this.self.address.port}` });
@@ -224,7 +231,8 @@ export class FarmMember {
 
   // ---- fast path ------------------------------------------------------------------------
 
-  private onVip(buf: Buffer, address: string, port: number): void {
+  /** A datagram that reached the VIP (from the LB, or a client directly). */
+  receiveVip(buf: Buffer, address: string, port: number): void {
     const v = this.verdictVip;
     const action = classify(buf, buf.length, address, Arrival.DIRECT, this.tables, this.scanVip, v);
     if (action === Action.LOCAL) {
@@ -232,7 +240,9 @@ export class FarmMember {
       this.slow.receive(buf, { address, port });
     } else if (action === Action.RELAY) {
       this.outcomes.v[v.outcome]++;
-      this.relay(buf, v.owner, v.secondChance ? EnvelopeFlag.SECOND_CHANCE : 0, v.secondChance ? HOP_SECOND_CHANCE : HOP_NORMAL, address, port);
+      if (!v.secondChance) this.relay(buf, v.owner, 0, HOP_NORMAL, address, port);
+      else if (v.owner === this.id) this.secondChance(buf, v.ringOwner, address, port);
+      else this.relay(buf, v.owner, EnvelopeFlag.SECOND_CHANCE, HOP_SECOND_CHANCE, address, port);
     } else {
       this.drops.v[v.drop]++;
     }
@@ -252,7 +262,11 @@ export class FarmMember {
     h.origin = this.id;
     h.epoch = this.membership.epoch >>> 0;
     const fam = parseIpInto(srcAddress, h.srcAddr);
-    h.family = fam === 0 ? 4 : fam;
+    if (fam === 0) {
+      this.drops.v[Drop.RELAY_SEND_FAILED]++;
+      return;
+    }
+    h.family = fam;
     h.srcPort = srcPort;
     h.localAddr.set(this.vipAddr);
     h.localPort = this.cfg.vip.port;
@@ -286,50 +300,47 @@ export class FarmMember {
     const srcPort = env.srcPort;
     if ((env.flags & EnvelopeFlag.RETURNED) !== 0) {
       // The previous owner had nothing for it: ours, for good.
-      this.outcomes.v[Outcome.LOCAL]++;
       this.slow.receive(payload, { address: src, port: srcPort });
       return;
     }
     if ((env.flags & EnvelopeFlag.SECOND_CHANCE) !== 0) {
-      this.secondChance(payload, env.origin, src, srcPort);
+      // We owned this key in the previous epoch; the new owner is ours to compute.
+      const s = this.scanFarm;
+      const newOwner = scan(payload, payload.length, s, this.cfg.maxMessageSize) === Scan.OK && this.tables.ring !== null
+        ? this.tables.ring.lookup(ringHash(payload, s))
+        : this.id;
+      this.secondChance(payload, newOwner, src, srcPort);
       return;
     }
-    const v = this.verdictFarm;
-    const action = classify(payload, payload.length, src, Arrival.RELAYED, this.tables, this.scanFarm, v);
-    if (action === Action.LOCAL) {
-      this.outcomes.v[v.outcome]++;
-      this.slow.receive(payload, { address: src, port: srcPort });
-    } else if (action === Action.RELAY) {
-      // Only the second-chance hop may relay a relayed packet (hop limit 2).
-      this.outcomes.v[v.outcome]++;
-      this.relay(payload, v.owner, EnvelopeFlag.SECOND_CHANCE, HOP_SECOND_CHANCE, src, srcPort);
-    } else {
-      this.drops.v[v.drop]++;
-    }
+    // A relayed packet is handled here, never relayed again (DESIGN rule 1).
+    this.slow.receive(payload, { address: src, port: srcPort });
   }
 
   /**
-   * We were the owner in the previous epoch: keep the packet if we still hold a
-   * transaction for its Call-ID, else send it back to the new owner, flagged final.
+   * We were the owner in the previous epoch: keep the request if we still hold a
+   * transaction for its Call-ID, else hand it to the new owner, flagged final.
    */
-  private secondChance(payload: Buffer, from: number, src: string, srcPort: number): void {
+  private secondChance(payload: Buffer, newOwner: number, src: string, srcPort: number): void {
     const s = this.scanFarm;
     if (scan(payload, payload.length, s, this.cfg.maxMessageSize) === Scan.OK) {
       const callId = payload.toString('latin1', s.callIdStart, s.callIdEnd);
-      if (this.slow.hasState(callId)) {
-        this.outcomes.v[Outcome.LOCAL]++;
+      if (this.slow.hasState(callId) || newOwner === this.id || newOwner < 0) {
         this.slow.receive(payload, { address: src, port: srcPort });
         return;
       }
     }
     this.outcomes.v[Outcome.SECOND_CHANCE_RETURNED]++;
-    this.relay(payload, from, EnvelopeFlag.SECOND_CHANCE | EnvelopeFlag.RETURNED, HOP_NORMAL, src, srcPort);
+    this.relay(payload, newOwner, EnvelopeFlag.SECOND_CHANCE | EnvelopeFlag.RETURNED, HOP_NORMAL, src, srcPort);
   }
 
   // ---- sending --------------------------------------------------------------------------
 
   /** SIP out of the VIP socket: the client sees the VIP as source (DSR). */
   private sendSip(buf: Buffer, dest: Destination): void {
+    if (this.vipTransport !== undefined) {
+      this.vipTransport.send(buf, dest);
+      return;
+    }
     const s = this.vipSocket;
     if (s === null) throw new Error('VIP socket closed');
     s.send(buf, dest.port, dest.address);

@@ -43,9 +43,15 @@ export class Verdict {
   owner = -1;
   /** Relay with the second-chance flag. */
   secondChance = false;
-  /** The ring hash used, when the owner came from the ring (for the second-chance check). */
+  /** The ring hash used, when the owner came from the ring. */
   hash = 0;
   byRing = false;
+  /**
+   * Owner under the current ring. With secondChance set, `owner` is the previous epoch's
+   * owner (which may be this member) and ringOwner is where the request goes if the
+   * previous owner has no state for it.
+   */
+  ringOwner = -1;
 }
 
 const userHost = new Int32Array(4);
@@ -66,8 +72,8 @@ function ruriHasNoUser(buf: Uint8Array, s: ScanResult): boolean {
   return true;
 }
 
-/** Ring hash of a request: To AoR for REGISTER (its home member), else the Call-ID. */
-function ringHash(buf: Uint8Array, s: ScanResult): number {
+/** Ring hash of a scanned request: To AoR for REGISTER (its home member), else the Call-ID. */
+export function ringHash(buf: Uint8Array, s: ScanResult): number {
   if (s.method === Method.REGISTER && s.toUriStart >= 0 && uriUserHost(buf, s.toUriStart, s.toUriEnd, userHost)) {
     return aorHashBytes(buf, userHost[0], userHost[1], userHost[2], userHost[3]);
   }
@@ -89,6 +95,7 @@ export function classify(
 ): number {
   v.secondChance = false;
   v.byRing = false;
+  v.ringOwner = -1;
   v.drop = -1;
   const self = t.selfId;
   const st = scan(buf as Buffer, len, s, t.maxMessageSize);
@@ -138,30 +145,32 @@ export function classify(
   v.hash = h;
   v.byRing = true;
   const owner = ring === null ? -1 : ring.lookup(h);
+  v.ringOwner = owner;
   if (owner < 0) {
     // Nobody is in the ring (all draining): serve it here rather than lose it.
     local(v, tokenDead ? Outcome.TOKEN_OWNER_DEAD : Outcome.LOCAL, self);
     return v.action;
   }
-  if (owner !== self) {
-    if (arrival !== Arrival.DIRECT) {
-      // Peers disagree on the ring for a moment after a change: never relay twice.
-      local(v, Outcome.LOCAL, self);
-      return v.action;
-    }
-    relay(v, tokenDead ? Outcome.TOKEN_OWNER_DEAD : Outcome.RELAYED_RING, owner);
+  if (arrival !== Arrival.DIRECT) {
+    // A relayed packet is never relayed again (peers may disagree on the ring for a moment).
+    local(v, Outcome.LOCAL, self);
     return v.action;
   }
-  // We own it under the new ring. During grace, the previous owner may still hold its
-  // transaction or dialog: give it a second chance (DESIGN "Second chance").
+  // During grace the previous owner may still hold the transaction this request belongs
+  // to (a CANCEL, an ACK, a retransmission): it gets a second chance first (DESIGN
+  // "Second chance"); it returns the request to the new owner if it has nothing.
   const prev = t.prevRing;
   if (prev !== null) {
     const prevOwner = prev.lookup(h);
-    if (prevOwner >= 0 && prevOwner !== self && t.alive[prevOwner] !== 0) {
+    if (prevOwner >= 0 && prevOwner !== owner && t.alive[prevOwner] !== 0) {
       v.secondChance = true;
       relay(v, Outcome.SECOND_CHANCE, prevOwner);
       return v.action;
     }
+  }
+  if (owner !== self) {
+    relay(v, tokenDead ? Outcome.TOKEN_OWNER_DEAD : Outcome.RELAYED_RING, owner);
+    return v.action;
   }
   local(v, tokenDead ? Outcome.TOKEN_OWNER_DEAD : Outcome.LOCAL, self);
   return v.action;

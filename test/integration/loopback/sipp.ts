@@ -1,0 +1,52 @@
+/** Runs sipp on loopback with bounded time, and reads its outcome. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const SCENARIOS = resolve(import.meta.dirname, '../sipp');
+
+export interface SippResult {
+  code: number | null;
+  successful: number;
+  failed: number;
+  stdout: string;
+  stderr: string;
+  dir: string;
+}
+
+/** Starts sipp; resolve() gives its result when it exits (it always does: -timeout). */
+export function sipp(args: string[], opts: { timeoutS?: number } = {}): { child: ChildProcess; done: Promise<SippResult> } {
+  const dir = mkdtempSync(join(tmpdir(), 'sipfarm-sipp-'));
+  const timeout = opts.timeoutS ?? 60;
+  const child = spawn('sipp', [...args, '-nostdin', '-timeout', `${timeout}s`, '-timeout_error', '-trace_stat', '-stf', join(dir, 'stat.csv'), '-trace_err', '-error_file', join(dir, 'err.log'), '-fd', '1'], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout = (stdout + d.toString()).slice(-20000)));
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20000)));
+  const done = new Promise<SippResult>((res) => {
+    child.on('exit', (code) => {
+      const { successful, failed } = readStats(dir);
+      res({ code, successful, failed, stdout, stderr, dir });
+    });
+  });
+  return { child, done };
+}
+
+/** Total successful/failed calls from the last line of sipp's -trace_stat CSV. */
+export function readStats(dir: string): { successful: number; failed: number } {
+  try {
+    const file = readdirSync(dir).find((f) => f.endsWith('.csv'));
+    if (!file) return { successful: 0, failed: 0 };
+    const lines = readFileSync(join(dir, file), 'utf8').trim().split('\n');
+    const head = lines[0].split(';');
+    const last = lines[lines.length - 1].split(';');
+    const col = (name: string): number => Number(last[head.indexOf(name)] ?? 0);
+    return { successful: col('SuccessfulCall(C)'), failed: col('FailedCall(C)') };
+  } catch {
+    return { successful: 0, failed: 0 };
+  }
+}

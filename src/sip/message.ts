@@ -269,6 +269,8 @@ function checkDeltaSeconds(name: string, v: string): void {
 // rfc1123-date, GMT only (RFC 3261 §20.17; RFC 4475 §3.1.2.12)
 const DATE_RE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$/;
 
+const CALL_ID_RE = /^[\x21-\x3f\x41-\x7e]+(@[\x21-\x3f\x41-\x7e]+)?$/;
+
 const VERSION_RE = /^SIP\/[0-9]+\.[0-9]+$/i;
 
 export interface ParseOptions {
@@ -331,6 +333,8 @@ export function parseMessage(buf: Buffer, opts?: ParseOptions): SipMessage {
       if (lines.length === 0) throw badRequest(SipErrorCode.BAD_HEADER, 'continuation line after start line', 'Bad Header');
       lines[lines.length - 1] += ' ' + l.trimStart();
     } else {
+      // HCOLON = *( SP / HTAB ) ":" — the name and its colon are on the line's first row
+      if (l.indexOf(':') <= 0) throw badRequest(SipErrorCode.BAD_HEADER, `header line without name or colon: ${l.slice(0, 60)}`, 'Bad Header');
       lines.push(l);
     }
   }
@@ -425,7 +429,11 @@ function validateHeaders(msg: SipMessage): void {
       }
     }
   }
-  if (msg.callId().length === 0) throw missing('Call-ID');
+  const callId = msg.callId();
+  if (callId.length === 0) throw missing('Call-ID');
+  // callid = word [ "@" word ] (RFC 3261 §25.1): printable ASCII, no whitespace — the
+  // fast path hashes exactly these bytes, so both paths must agree on where it ends.
+  if (!CALL_ID_RE.test(callId)) throw badRequest(SipErrorCode.BAD_HEADER, `bad Call-ID: ${callId.slice(0, 60)}`, 'Bad Call-ID');
   const cseq = msg.cseq();
   if (msg.kind === 'request' && cseq.method !== msg.method) {
     // RFC 3261 §8.1.1.5 (RFC 4475 §3.1.2.17-18)

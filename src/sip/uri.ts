@@ -264,13 +264,22 @@ export function parseUri(s: string): SipUri {
   if (scheme === 'tel') {
     const semi = rest.indexOf(';');
     const number = semi < 0 ? rest : rest.slice(0, semi);
-    if (number.length === 0 || !checkChars(number, UNRESERVED)) throw badUri(s, 'tel number');
-    const params = semi < 0 ? new Map<string, string | null>() : parseParamsAt(rest, semi, true);
+    // RFC 3966: digits, visual separators, '+', '*'... — unreserved plus the few reserved ones
+    if (number.length === 0 || !checkChars(number, UNRESERVED | PASSWORD)) throw badUri(s, 'tel number');
+    const params = semi < 0 ? new Map<string, string | null>() : uriParams(rest.slice(semi), s);
     return { scheme, user: number, host: '', params };
   }
   // absoluteURI = scheme ":" ( hier-part / opaque-part ); uric = reserved / unreserved / escaped
   if (rest.length === 0 || !checkChars(rest.replace(/@/g, ''), UNRESERVED | USER | PARAM | HNV)) throw badUri(s, 'opaque part');
   return { scheme, host: '', params: new Map(), opaque: rest };
+}
+
+function uriParams(part: string, whole: string): Map<string, string | null> {
+  try {
+    return parseParamsAt(part, 0, true);
+  } catch {
+    throw badUri(whole, 'parameters');
+  }
 }
 
 function parseSipUri(s: string, scheme: string, rest: string): SipUri {
@@ -308,7 +317,7 @@ function parseSipUri(s: string, scheme: string, rest: string): SipUri {
   if (paramPart.length > 0) {
     if (paramPart.charCodeAt(0) !== 0x3b) throw badUri(s, 'after host');
     if (!checkChars(paramPart.replace(/[;=]/g, ''), PARAM)) throw badUri(s, 'parameter');
-    uri.params = parseParamsAt(paramPart, 0, true);
+    uri.params = uriParams(paramPart, s);
   }
   if (q >= 0) {
     const headers = hp.slice(q + 1);

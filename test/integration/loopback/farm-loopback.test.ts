@@ -8,7 +8,9 @@ import * as dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startInProcessFarm, type InProcessFarm } from './farm-in-process.js';
-import { SCENARIOS, sipp } from './sipp.js';
+import { SCENARIOS, sipp, type SippResult } from './sipp.js';
+import { MaglevRing } from '../../../src/farm/ring.js';
+import { callIdHashString } from '../../../src/farm/keys.js';
 
 function haveSipp(): boolean {
   try {
@@ -54,22 +56,35 @@ describe.skipIf(!haveSipp())('farm on loopback with sipp (random-spraying LB)', 
     await farm?.stop();
   });
 
-  async function callPair(uas: string, uac: string, calls: number, extra: string[] = []): Promise<void> {
+  async function callPair(
+    uas: string,
+    uac: string,
+    calls: number,
+    extra: string[] = [],
+    during?: () => Promise<void>,
+    rate = 40,
+  ): Promise<{ uac: SippResult; uas: SippResult }> {
     const user = `u${Math.floor(Math.random() * 1e9)}`;
     const uasPort = await freePort();
     await register(farm, user, uasPort);
     const callee = sipp(['-sf', sc(uas), '-i', '127.0.0.1', '-p', String(uasPort), '-m', String(calls), ...extra], { timeoutS: 40 });
     const uacPort = await freePort();
-    const caller = sipp(['-sf', sc(uac), '-s', user, '-i', '127.0.0.1', '-p', String(uacPort), '-m', String(calls), '-r', '40', '-d', '50', ...extra, `127.0.0.1:${farm.vip.port}`], { timeoutS: 40 });
+    const caller = sipp(['-sf', sc(uac), '-s', user, '-i', '127.0.0.1', '-p', String(uacPort), '-m', String(calls), '-r', String(rate), '-d', '50', ...extra, `127.0.0.1:${farm.vip.port}`], { timeoutS: 40 });
+    if (during) await during();
     const r = await caller.done;
     const u = await callee.done;
+    return { uac: r, uas: u };
+  }
+
+  async function cleanCalls(uas: string, uac: string, calls: number, extra: string[] = [], during?: () => Promise<void>): Promise<void> {
+    const { uac: r, uas: u } = await callPair(uas, uac, calls, extra, during);
     expect(r.failed, `uac: ${r.stdout.slice(-3000)}\nuas: ${u.stdout.slice(-3000)}`).toBe(0);
     expect(r.successful).toBe(calls);
     expect(u.failed).toBe(0);
   }
 
   it('INVITE/200/ACK/BYE calls complete and most packets are relayed', async () => {
-    await callPair('uas.xml', 'uac.xml', 60);
+    await cleanCalls('uas.xml', 'uac.xml', 60);
     const c = counters(farm);
     let relayed = 0;
     let fromLb = 0;
@@ -85,14 +100,63 @@ describe.skipIf(!haveSipp())('farm on loopback with sipp (random-spraying LB)', 
   }, 60_000);
 
   it('486 Busy: the non-2xx ACK reaches the INVITE owner', async () => {
-    await callPair('uas-busy.xml', 'uac-busy.xml', 30);
+    await cleanCalls('uas-busy.xml', 'uac-busy.xml', 30);
   }, 60_000);
 
   it('CANCEL before answer', async () => {
-    await callPair('uas-cancel.xml', 'uac-cancel.xml', 30);
+    await cleanCalls('uas-cancel.xml', 'uac-cancel.xml', 30);
   }, 60_000);
 
   it('callee-side BYE', async () => {
-    await callPair('uas-calleebye.xml', 'uac-calleebye.xml', 30);
+    await cleanCalls('uas-calleebye.xml', 'uac-calleebye.xml', 30);
   }, 60_000);
+
+  it('5% packet loss on both peers: retransmissions are absorbed and answered by the owners', async () => {
+    await cleanCalls('uas.xml', 'uac.xml', 40, ['-lost', '5']);
+  }, 90_000);
+
+  it('a member set draining mid-run: its calls finish, new ones go elsewhere', async () => {
+    const drainer = farm.members.get(2)!;
+    await cleanCalls('uas.xml', 'uac.xml', 60, [], async () => {
+      await new Promise((r) => setTimeout(r, 600));
+      drainer.setDraining(true);
+    });
+    // The others took it out of their ring (heartbeats carry the state).
+    for (const [id, m] of farm.members) if (id !== 2) expect(m.membership.ring.members).not.toContain(2);
+    drainer.setDraining(false);
+    await farm.waitConverged();
+  }, 60_000);
+});
+
+describe.skipIf(!haveSipp())('farm on loopback: a member killed mid-run', () => {
+  it('calls owned by the survivors complete', async () => {
+    const farm = await startInProcessFarm([1, 2, 3]);
+    try {
+      await farm.waitConverged();
+      const user = `k${Math.floor(Math.random() * 1e9)}`;
+      const uasPort = await freePort();
+      await register(farm, user, uasPort);
+      const callee = sipp(['-sf', sc('uas.xml'), '-i', '127.0.0.1', '-p', String(uasPort), '-m', '120'], { timeoutS: 45 });
+      const uacPort = await freePort();
+      const caller = sipp(['-sf', sc('uac.xml'), '-s', user, '-i', '127.0.0.1', '-p', String(uacPort), '-m', '120', '-r', '40', '-d', '300', `127.0.0.1:${farm.vip.port}`], { timeoutS: 45 });
+      await new Promise((r) => setTimeout(r, 1200));
+      await farm.kill(3);
+      // The LB's health check notices a moment later and stops spraying to it.
+      await new Promise((r) => setTimeout(r, 300));
+      farm.lbSet = [1, 2];
+      const r = await caller.done;
+      callee.child.kill('SIGKILL');
+      await callee.done;
+      const ring = MaglevRing.build([1, 2, 3]);
+      const owners = [...r.failedCallIds].map((id) => ring.lookup(callIdHashString(id)));
+      console.log(`kill test: ${r.successful} ok, ${r.failed} failed, failed-call owners ${JSON.stringify(owners)}`);
+      expect(r.successful + r.failed).toBe(120);
+      expect(r.failedCallIds.size).toBe(r.failed);
+      // Every failed call was owned by the killed member; every other call completed.
+      for (const o of owners) expect(o).toBe(3);
+      expect(r.successful).toBeGreaterThan(60);
+    } finally {
+      await farm.stop();
+    }
+  }, 90_000);
 });

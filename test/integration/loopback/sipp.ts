@@ -8,6 +8,8 @@ export const SCENARIOS = resolve(import.meta.dirname, '../sipp');
 
 export interface SippResult {
   code: number | null;
+  /** Call-IDs of the calls sipp aborted (from its call-debug dump). */
+  failedCallIds: Set<string>;
   successful: number;
   failed: number;
   stdout: string;
@@ -19,7 +21,10 @@ export interface SippResult {
 export function sipp(args: string[], opts: { timeoutS?: number } = {}): { child: ChildProcess; done: Promise<SippResult> } {
   const dir = mkdtempSync(join(tmpdir(), 'sipfarm-sipp-'));
   const timeout = opts.timeoutS ?? 60;
-  const child = spawn('sipp', [...args, '-nostdin', '-timeout', `${timeout}s`, '-timeout_error', '-trace_stat', '-stf', join(dir, 'stat.csv'), '-trace_err', '-error_file', join(dir, 'err.log'), '-fd', '1'], {
+  const child = spawn('sipp', [
+    ...args, '-nostdin', '-timeout', `${timeout}s`, '-timeout_error', '-trace_stat', '-stf', join(dir, 'stat.csv'),
+    '-trace_err', '-error_file', join(dir, 'err.log'), '-trace_calldebug', '-calldebug_file', join(dir, 'calldebug.log'), '-fd', '1',
+  ], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -30,7 +35,7 @@ export function sipp(args: string[], opts: { timeoutS?: number } = {}): { child:
   const done = new Promise<SippResult>((res) => {
     child.on('exit', (code) => {
       const { successful, failed } = readStats(dir);
-      res({ code, successful, failed, stdout, stderr, dir });
+      res({ code, successful, failed, stdout, stderr, dir, failedCallIds: failedCallIds(dir) });
     });
   });
   return { child, done };
@@ -49,4 +54,16 @@ export function readStats(dir: string): { successful: number; failed: number } {
   } catch {
     return { successful: 0, failed: 0 };
   }
+}
+
+/** Call-IDs found in sipp's dump of aborted calls. */
+export function failedCallIds(dir: string): Set<string> {
+  const ids = new Set<string>();
+  try {
+    const text = readFileSync(join(dir, 'calldebug.log'), 'utf8');
+    for (const m of text.matchAll(/^(?:Call-ID|i)\s*:\s*(\S+)/gim)) ids.add(m[1]);
+  } catch {
+    /* no aborted call, no file */
+  }
+  return ids;
 }

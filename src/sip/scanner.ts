@@ -503,7 +503,8 @@ export function scan(buf: Uint8Array, len: number, out: ScanResult, maxSize: num
         break;
       }
       case H_MAX_FORWARDS: {
-        if (out.maxForwards >= 0) break;
+        // request-only header (RFC 3261 §20.22): a response's is ignored, never fatal
+        if (out.maxForwards >= 0 || !out.isRequest) break;
         // 1*DIGIT, at most 255 (RFC 3261 §20.22); leading zeros are fine ("0068")
         let k = vs;
         let n = 0;

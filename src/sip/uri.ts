@@ -109,13 +109,19 @@ function badUri(s: string, why: string): SipParseError {
 
 // --- generic parameters ----------------------------------------------------------------
 
-/** Name chars: token ∪ URI paramchar (the union, so one parser serves URIs and headers). */
-function isParamNameChar(c: number): boolean {
-  return c < 256 && (CHAR_CLASS[c] & (TOKEN | PARAM)) !== 0;
+/**
+ * Parameter characters. Header params (RFC 3261 §25.1 generic-param): name = token,
+ * value = token / host / quoted-string. URI params (§19.1.1 uri-parameter): paramchar =
+ * param-unreserved / unreserved / escaped. The fast-path scanner uses the header set.
+ */
+function isParamNameChar(c: number, uri: boolean): boolean {
+  if (c >= 256) return false;
+  return uri ? (CHAR_CLASS[c] & PARAM) !== 0 || c === 0x25 : (CHAR_CLASS[c] & TOKEN) !== 0;
 }
-/** Unquoted value chars: token / host (IPv6 brackets, ':') / URI paramchar. */
-function isParamValueChar(c: number): boolean {
-  return c < 256 && (CHAR_CLASS[c] & (TOKEN | PARAM | HOST)) !== 0;
+function isParamValueChar(c: number, uri: boolean): boolean {
+  if (c >= 256) return false;
+  if (uri) return (CHAR_CLASS[c] & PARAM) !== 0 || c === 0x25;
+  return (CHAR_CLASS[c] & TOKEN) !== 0 || c === 0x3a || c === 0x5b || c === 0x5d; // token / host (IPv6)
 }
 
 /**
@@ -150,7 +156,7 @@ function skipWsAt(s: string, i: number): number {
  * SWS is allowed around ';' and '=' (RFC 3261 §25.1 SEMI, EQUAL); URIs never contain
  * whitespace, so that leniency cannot reach them. Quoted values keep their quotes.
  */
-export function parseParamsAt(s: string, start: number, needSemi: boolean): Map<string, string | null> {
+export function parseParamsAt(s: string, start: number, needSemi: boolean, uri = false): Map<string, string | null> {
   const m = new Map<string, string | null>();
   let i = skipWsAt(s, start);
   if (i >= s.length) return m;
@@ -159,7 +165,7 @@ export function parseParamsAt(s: string, start: number, needSemi: boolean): Map<
   for (;;) {
     i = skipWsAt(s, i);
     const ns = i;
-    while (i < s.length && isParamNameChar(s.charCodeAt(i))) i++;
+    while (i < s.length && isParamNameChar(s.charCodeAt(i), uri)) i++;
     if (i === ns) throw badRequest(SipErrorCode.BAD_PARAMS, `empty parameter in: ${s.slice(0, 100)}`, 'Bad Parameters');
     const name = normalizeEscapes(s.slice(ns, i)).toLowerCase();
     i = skipWsAt(s, i);
@@ -167,11 +173,11 @@ export function parseParamsAt(s: string, start: number, needSemi: boolean): Map<
     if (i < s.length && s.charCodeAt(i) === 0x3d) {
       i = skipWsAt(s, i + 1);
       const vs = i;
-      if (i < s.length && s.charCodeAt(i) === 0x22) {
+      if (!uri && i < s.length && s.charCodeAt(i) === 0x22) {
         i = skipQuoted(s, i);
         if (i < 0) throw badRequest(SipErrorCode.BAD_PARAMS, `unterminated quoted parameter value in: ${s.slice(0, 100)}`, 'Bad Parameters');
       } else {
-        while (i < s.length && isParamValueChar(s.charCodeAt(i))) i++;
+        while (i < s.length && isParamValueChar(s.charCodeAt(i), uri)) i++;
       }
       if (i === vs) throw badRequest(SipErrorCode.BAD_PARAMS, `empty parameter value in: ${s.slice(0, 100)}`, 'Bad Parameters');
       value = s.slice(vs, i);
@@ -186,7 +192,10 @@ export function parseParamsAt(s: string, start: number, needSemi: boolean): Map<
   }
 }
 
-/** `;a=b;c` or `a=b;c` → Map (names lowercased, flags → null). Throws on `;;` or bad syntax. */
+/**
+ * Header parameters: `;a=b;c` or `a=b;c` → Map (names lowercased, flags → null).
+ * Throws on `;;` or bad syntax.
+ */
 export function parseParams(s: string): Map<string, string | null> {
   return parseParamsAt(s, 0, false);
 }
@@ -276,7 +285,7 @@ export function parseUri(s: string): SipUri {
 
 function uriParams(part: string, whole: string): Map<string, string | null> {
   try {
-    return parseParamsAt(part, 0, true);
+    return parseParamsAt(part, 0, true, true);
   } catch {
     throw badUri(whole, 'parameters');
   }

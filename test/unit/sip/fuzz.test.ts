@@ -129,8 +129,9 @@ describe('fuzz: mutated RFC 4475 messages', () => {
   });
 
   it('scan never throws, parse throws only SipParseError, accepted messages agree', () => {
-    const rand = rng(0x5eed4475);
-    const ROUNDS = 120;
+    // SIP_FUZZ_SEED / SIP_FUZZ_ROUNDS: run longer or elsewhere without editing the test
+    const rand = rng(Number(process.env.SIP_FUZZ_SEED ?? 0x5eed4475));
+    const ROUNDS = Number(process.env.SIP_FUZZ_ROUNDS ?? 120);
     let parsed = 0;
     for (let round = 0; round < ROUNDS; round++) {
       for (const src of corpus) {

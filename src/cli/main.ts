@@ -9,12 +9,16 @@ import { startAdminServer } from './http.js';
 import { parseHostPort } from '../util/addr.js';
 import { createLogger } from '../util/log.js';
 import { FarmMember } from '../farm/member.js';
+import { runDemo } from './demo.js';
 
 const USAGE = `usage: sipfarm <command> [options]
 
 commands:
   run --config FILE --member ID [--metrics HOST:PORT]
         run one farm member; SIGUSR2 toggles draining, SIGTERM/SIGINT stop it
+  demo [--seconds N] [--rate CPS] [--members N]
+        a farm of N members (default 3) on this machine behind a random-spraying LB,
+        with sipp calls through it for N seconds (default 10); needs sipp
   help  this text
 `;
 
@@ -55,6 +59,13 @@ async function run(argv: string[]): Promise<void> {
   if (admin) log.info('admin listener', { address: `${admin.address.host}:${admin.address.port}` });
 
   process.on('SIGUSR2', () => member.setDraining(!member.isDraining()));
+  // Last line of defence: a bug in one message's handling must not take every other
+  // call of this member down with it. Counted and logged (sampled), never silent.
+  let uncaught = 0;
+  process.on('uncaughtException', (err) => {
+    uncaught++;
+    log.sampled('uncaught', 'error', 'uncaught exception (member kept running)', { err, count: uncaught });
+  });
   let stopping = false;
   const stop = (sig: string): void => {
     if (stopping) return;
@@ -76,6 +87,20 @@ async function main(): Promise<void> {
     case 'run':
       await run(rest);
       break;
+    case 'demo': {
+      const { values } = parseArgs({ args: rest, options: { seconds: { type: 'string' }, rate: { type: 'string' }, members: { type: 'string' } }, strict: true });
+      const num = (v: string | undefined, d: number, min: number, max: number, name: string): number => {
+        const n = v === undefined ? d : Number(v);
+        if (!Number.isFinite(n) || n < min || n > max) fail(`demo: --${name} must be a number in ${min}..${max}`);
+        return n;
+      };
+      process.exitCode = await runDemo({
+        seconds: num(values.seconds, 10, 1, 600, 'seconds'),
+        rate: num(values.rate, 50, 1, 2000, 'rate'),
+        members: num(values.members, 3, 1, 16, 'members'),
+      });
+      break;
+    }
     case undefined:
     case 'help':
     case '--help':

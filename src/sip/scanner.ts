@@ -33,7 +33,7 @@ export const Scan = {
   NO_CSEQ: 6,
   BAD_CSEQ: 7,
   BAD_MAX_FORWARDS: 8,
-  /** a well-formed SIP-Version other than SIP/2.0 (answer 505, RFC 3261 §8.2.2... §21.5.6) */
+  /** a well-formed SIP-Version other than SIP/2.0 (a request is answered 505, RFC 3261 §21.5.6) */
   BAD_VERSION: 9,
 } as const;
 
@@ -87,7 +87,7 @@ export class ScanResult {
   maxForwards = -1;
   /** offset of the body (just after the empty line) */
   headersEnd = -1;
-  /** -1 if absent or not a number (the slow path rejects the latter) */
+  /** -1 if absent, not a number, or above MAX_DATAGRAM (the slow path rejects those) */
   contentLength = -1;
 
   reset(): void {
@@ -525,7 +525,7 @@ export function scan(buf: Uint8Array, len: number, out: ScanResult, maxSize: num
           n = n * 10 + (buf[k] - 0x30);
           k++;
         }
-        if (k > vs && skipLws(buf, k, ve, lenient) === ve) out.contentLength = n;
+        if (k > vs && n <= MAX_DATAGRAM && skipLws(buf, k, ve, lenient) === ve) out.contentLength = n;
         break;
       }
       default:

@@ -294,7 +294,7 @@ function uriParams(part: string, whole: string): Map<string, string | null> {
 function parseSipUri(s: string, scheme: string, rest: string): SipUri {
   // '@' cannot appear raw anywhere but as the userinfo delimiter (not in user, password,
   // params or headers), so the first '@' ends the userinfo even though the user part
-  // may contain ';' and '?' (RFC 3261 §25.1 user-unreserved; RFC 4475 §3.1.1.10).
+  // may contain ';' and '?' (RFC 3261 §25.1 user-unreserved; RFC 4475 §3.1.1.9).
   const uri: SipUri = { scheme, host: '', params: new Map() };
   let hp = rest;
   const at = rest.indexOf('@');

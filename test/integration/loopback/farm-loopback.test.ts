@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dgram from 'node:dgram';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startInProcessFarm, type InProcessFarm } from './farm-in-process.js';
-import { SCENARIOS, sipp, type SippResult } from './sipp.js';
+import { startInProcessFarm, type InProcessFarm } from '../../../src/lab/in-process.js';
+import { SCENARIOS, sipp, type SippResult } from '../../../src/lab/sipp.js';
 import { MaglevRing } from '../../../src/farm/ring.js';
 import { callIdHashString } from '../../../src/farm/keys.js';
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { startInProcessFarm, type InProcessFarm } from './farm-in-process.js';
+import { startInProcessFarm, type InProcessFarm } from '../../../src/lab/in-process.js';
 
 let farm: InProcessFarm;
 let client: dgram.Socket;

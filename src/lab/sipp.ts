@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-export const SCENARIOS = resolve(import.meta.dirname, '../sipp');
+/** sipp scenarios shipped with the repository (same path from src/lab and dist/lab). */
+export const SCENARIOS = resolve(import.meta.dirname, '../../test/integration/sipp');
 
 export interface SippResult {
   code: number | null;
@@ -18,7 +19,7 @@ export interface SippResult {
 }
 
 /** Starts sipp; resolve() gives its result when it exits (it always does: -timeout). */
-export function sipp(args: string[], opts: { timeoutS?: number } = {}): { child: ChildProcess; done: Promise<SippResult> } {
+export function sipp(args: string[], opts: { timeoutS?: number } = {}): { child: ChildProcess; done: Promise<SippResult>; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'sipfarm-sipp-'));
   const timeout = opts.timeoutS ?? 60;
   const child = spawn('sipp', [
@@ -38,7 +39,7 @@ export function sipp(args: string[], opts: { timeoutS?: number } = {}): { child:
       res({ code, successful, failed, stdout, stderr, dir, failedCallIds: failedCallIds(dir) });
     });
   });
-  return { child, done };
+  return { child, done, dir };
 }
 
 /** Total successful/failed calls from the last line of sipp's -trace_stat CSV. */

@@ -1,13 +1,14 @@
 /**
- * A whole farm in one process on loopback, for fast tests that need no root:
+ * A whole farm in one process on loopback ("one-host mode"), for the demo and for fast
+ * tests that need no root:
  * one UDP socket plays the VIP and a stateless LB that hands each datagram to a random
  * member (in-process), members answer through that same socket (as DSR members answer
  * from the VIP), and the farm channel between members is real UDP with real envelopes.
  */
 import * as dgram from 'node:dgram';
-import { parseConfig, type FarmConfig } from '../../../src/cli/config.js';
-import { FarmMember } from '../../../src/farm/member.js';
-import { createLogger } from '../../../src/util/log.js';
+import { parseConfig, type FarmConfig } from '../cli/config.js';
+import { FarmMember } from '../farm/member.js';
+import { createLogger } from '../util/log.js';
 
 export interface InProcessFarm {
   vip: { host: string; port: number };

@@ -16,7 +16,6 @@ import {
   deleteNetnsSync,
   ipBatch,
   listNetns,
-  must,
   netnsPids,
   netnsPidsSync,
   nsMust,
@@ -465,5 +464,4 @@ export async function destroyLab(prefix: string): Promise<void> {
     }
   }
   if (names.length > 0) await ipBatch(undefined, names.map((n) => `netns del ${n}`), true);
-  void must; // (kept for callers that import it from here in the future)
 }

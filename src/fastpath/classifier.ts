@@ -100,7 +100,13 @@ export function classify(
   const self = t.selfId;
   const st = scan(buf as Buffer, len, s, t.maxMessageSize);
   if (st !== Scan.OK) {
-    if (st === Scan.TOO_LARGE) { drop(v, Drop.TOO_LARGE); return v.action; }
+    if (st === Scan.TOO_LARGE) {
+      // A request over the cap is owed 513 (RFC 3261 §21.5.11); the slow path reads only
+      // its first lines to build it. Oversized responses are dropped.
+      if (len >= 4 && buf[0] === 0x53 && buf[1] === 0x49 && buf[2] === 0x50 && buf[3] === 0x2f) drop(v, Drop.TOO_LARGE);
+      else local(v, Outcome.LOCAL_MALFORMED, self);
+      return v.action;
+    }
     if (st === Scan.NOT_SIP) { drop(v, Drop.NOT_SIP); return v.action; }
     if (st === Scan.NO_END_OF_HEADERS) { drop(v, Drop.NO_END_OF_HEADERS); return v.action; }
     // A request with a readable start line is owed an error response (RFC 3261 §8.2, §16.3);

@@ -33,15 +33,17 @@ export async function startInProcessFarm(ids: number[], opts: { mode?: 'random' 
     farmPorts.push(s.address().port);
     await new Promise<void>((r) => s.close(() => r()));
   }
+  // Fast liveness for one host; `opts.yaml` may override any of these top-level keys.
+  const extra = opts.yaml ?? '';
+  const defaults = ['heartbeat: { intervalMs: 50, deadAfterMs: 300 }', 'graceMs: 2000', 'log: { level: error, samplePerSecond: 5 }']
+    .filter((line) => !new RegExp(`^${line.split(':')[0]}:`, 'm').test(extra));
   const yaml = [
     `vip: 127.0.0.1:${vipPort}`,
     'key: in-process-test-key-0123456789',
-    'heartbeat: { intervalMs: 50, deadAfterMs: 300 }',
-    'graceMs: 2000',
-    'log: { level: error, samplePerSecond: 5 }',
+    ...defaults,
     'members:',
     ...ids.map((id, i) => `  - { id: ${id}, address: 127.0.0.1:${farmPorts[i]} }`),
-    opts.yaml ?? '',
+    extra,
   ].join('\n');
   const config = parseConfig(yaml, 'in-process');
   const members = new Map<number, FarmMember>();

@@ -14,7 +14,7 @@ let clientPort: number;
 const inbox: string[] = [];
 
 beforeAll(async () => {
-  farm = await startInProcessFarm([1, 2, 3]);
+  farm = await startInProcessFarm([1, 2, 3], { yaml: 'maxMessageSize: 4096' });
   await farm.waitConverged();
   client = dgram.createSocket('udp4');
   await new Promise<void>((r) => client.bind(0, '127.0.0.1', () => r()));
@@ -139,6 +139,11 @@ describe('slow path answers', () => {
     expect(statusOf(await exchange(request('OPTIONS', 'sip:127.0.0.1')))).toBe(200);
   });
 
+  it('a request over maxMessageSize → 513', async () => {
+    const r = await exchange(request('MESSAGE', 'sip:bob@127.0.0.1', [`X-Pad: ${'x'.repeat(5000)}`]));
+    expect(statusOf(r)).toBe(513);
+  });
+
   it('CANCEL for no transaction → 481', async () => {
     expect(statusOf(await exchange(request('CANCEL', 'sip:bob@127.0.0.1')))).toBe(481);
   });
@@ -155,8 +160,15 @@ describe('registrar', () => {
     // Query from any member: an OPTIONS to the AoR is forwarded to the contact (nobody
     // listens there, so the transaction times out — here we only need the lookup).
     const total = [...farm.members.values()].reduce((n, m) => n + m.location.counters.lookupMisses, 0);
+    inbox.length = 0;
     const reply = await exchange(request('MESSAGE', `sip:${user}@127.0.0.1`), 300);
     expect(statusOf(reply)).not.toBe(404);
+    // The REGISTER's Via asked for rport (RFC 3581): the UA is reached where the REGISTER
+    // came from — this very socket — not at its (unreachable) Contact.
+    const forwarded = inbox.find((m) => m.startsWith(`MESSAGE sip:${user}@127.0.0.1:5999 SIP/2.0`));
+    expect(forwarded, inbox.join('\n---\n')).toBeDefined();
+    expect(forwarded).toMatch(/\r\nVia: SIP\/2\.0\/UDP 127\.0\.0\.1:\d+;branch=z9hG4bK-sf\d-/);
+    expect(forwarded).toMatch(/\r\nMax-Forwards: 69\r\n/);
     expect([...farm.members.values()].reduce((n, m) => n + m.location.counters.lookupMisses, 0)).toBe(total);
   });
 

@@ -121,6 +121,8 @@ export class FarmMember {
       sendHeartbeat: (to, payload) => this.sendControl(to, EnvelopeKind.HEARTBEAT, payload),
       onChange: () => this.refreshTables(),
     });
+    // The previous ring leaves the fast path's tables when its grace period ends.
+    this.membership.on('graceEnd', () => this.refreshTables());
     this.refreshTables();
 
     this.rpc = new FarmRpc((to, msg) => this.sendRpc(to, msg));

@@ -121,12 +121,19 @@ export class Proxy implements TransactionUser {
     tx.respond(res);
   }
 
+  /** The layer dropped a server transaction (Timer H, transport error, end of life). */
+  onServerTerminated(tx: ServerTransaction): void {
+    this.contexts.delete(tx);
+  }
+
   // ---- requests -------------------------------------------------------------------------
 
   onRequest(req: SipMessage, tx: ServerTransaction | null, src: Destination): void {
     this.events.requests++;
-    if (tx === null) {
-      // An ACK that matched no transaction: the ACK for a 2xx, end to end (§13.2.2.4).
+    if (tx === null || req.method === 'ACK') {
+      // An ACK that reached the TU is the ACK for a 2xx, end to end (§13.2.2.4): it
+      // matched no transaction, or the INVITE's in Accepted (RFC 6026 §8.9, a UA that
+      // reused the INVITE's branch). Either way it is forwarded statelessly (§16.11).
       this.forwardStateless(req).catch(() => undefined);
       return;
     }

@@ -45,6 +45,8 @@ export interface SippResult {
   signal: NodeJS.Signals | null;
   successful: number;
   failed: number;
+  /** Retransmissions sipp sent (its own timers, or answering a peer's retransmission). */
+  retransmissions: number;
   /** Call-IDs of the calls sipp aborted. */
   failedCallIds: string[];
   /** Directory with stat.csv, err.log, calldebug.log. */
@@ -112,18 +114,18 @@ function readHead(file: string, n: number): string {
   }
 }
 
-/** Cumulative SuccessfulCall(C) / FailedCall(C) from the last line of sipp's stat CSV. */
-export function readStats(file: string): { successful: number; failed: number } {
-  if (!existsSync(file)) return { successful: 0, failed: 0 };
+/** Cumulative SuccessfulCall(C) / FailedCall(C) / Retransmissions(C) from the last line of sipp's stat CSV. */
+export function readStats(file: string): { successful: number; failed: number; retransmissions: number } {
+  if (!existsSync(file)) return { successful: 0, failed: 0, retransmissions: 0 };
   const lines = readFileSync(file, 'utf8').trim().split('\n');
-  if (lines.length < 2) return { successful: 0, failed: 0 };
+  if (lines.length < 2) return { successful: 0, failed: 0, retransmissions: 0 };
   const head = lines[0].split(';');
   const last = lines[lines.length - 1].split(';');
   const col = (name: string): number => {
     const i = head.indexOf(name);
     return i < 0 ? 0 : Number(last[i]) || 0;
   };
-  return { successful: col('SuccessfulCall(C)'), failed: col('FailedCall(C)') };
+  return { successful: col('SuccessfulCall(C)'), failed: col('FailedCall(C)'), retransmissions: col('Retransmissions(C)') };
 }
 
 /** Call-IDs named in sipp's call-debug dump (it records aborted calls only). */

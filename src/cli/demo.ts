@@ -7,34 +7,15 @@
  * the VIP and places calls to it for a fixed time; a live line shows calls/s, failures
  * and the share of datagrams each member had to relay; a table sums it up.
  */
-import { execFileSync } from 'node:child_process';
-import * as dgram from 'node:dgram';
 import { join } from 'node:path';
 import { startInProcessFarm, type InProcessFarm } from '../lab/in-process.js';
-import { SCENARIOS, readStats, sipp } from '../lab/sipp.js';
+import { SCENARIOS, freeUdpPort as freePort, haveSipp, readStats, sipp } from '../lab/sipp.js';
 
 export interface DemoOptions {
   seconds: number;
   rate: number;
   members: number;
   out?: (line: string) => void;
-}
-
-function haveSipp(): boolean {
-  try {
-    execFileSync('sipp', ['-v'], { stdio: 'ignore' });
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code !== 'ENOENT';
-  }
-}
-
-async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
 }
 
 interface MemberFigures { fromLb: number; relayedOut: number; relayedIn: number; local: number; transactions: number; registrations: number }

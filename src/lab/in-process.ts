@@ -9,6 +9,7 @@ import * as dgram from 'node:dgram';
 import { parseConfig, type FarmConfig } from '../cli/config.js';
 import { FarmMember } from '../farm/member.js';
 import { createLogger } from '../util/log.js';
+import { freeUdpPort } from './sipp.js';
 
 export interface InProcessFarm {
   vip: { host: string; port: number };
@@ -27,12 +28,7 @@ export async function startInProcessFarm(ids: number[], opts: { mode?: 'random' 
   const vipPort = lb.address().port;
   // Farm channel ports: ask the kernel for free ones.
   const farmPorts: number[] = [];
-  for (const _ of ids) {
-    const s = dgram.createSocket('udp4');
-    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-    farmPorts.push(s.address().port);
-    await new Promise<void>((r) => s.close(() => r()));
-  }
+  for (const _ of ids) farmPorts.push(await freeUdpPort());
   // Fast liveness for one host; `opts.yaml` may override any of these top-level keys.
   const extra = opts.yaml ?? '';
   const defaults = ['heartbeat: { intervalMs: 50, deadAfterMs: 300 }', 'graceMs: 2000', 'log: { level: error, samplePerSecond: 5 }']

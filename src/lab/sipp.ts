@@ -1,5 +1,6 @@
 /** Runs sipp on loopback with bounded time, and reads its outcome. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -67,4 +68,24 @@ export function failedCallIds(dir: string): Set<string> {
     /* no aborted call, no file */
   }
   return ids;
+}
+
+/** True when a sipp binary can be run. */
+export function haveSipp(): boolean {
+  try {
+    execFileSync('sipp', ['-v'], { stdio: 'ignore' });
+    return true;
+  } catch (err) {
+    // sipp -v exits non-zero; only a missing binary is "no sipp".
+    return (err as { code?: string }).code !== 'ENOENT';
+  }
+}
+
+/** A UDP port on `host` that was free a moment ago (for sipp's -p). */
+export async function freeUdpPort(host = '127.0.0.1'): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, host, () => r()));
+  const p = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
 }

@@ -4,30 +4,11 @@
  * member that does not own them and must be relayed over the real farm channel.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as dgram from 'node:dgram';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startInProcessFarm, type InProcessFarm } from '../../../src/lab/in-process.js';
-import { SCENARIOS, sipp, type SippResult } from '../../../src/lab/sipp.js';
+import { SCENARIOS, freeUdpPort as freePort, haveSipp, sipp, type SippResult } from '../../../src/lab/sipp.js';
 import { MaglevRing } from '../../../src/farm/ring.js';
 import { callIdHashString } from '../../../src/farm/keys.js';
-
-function haveSipp(): boolean {
-  try {
-    execFileSync('sipp', ['-v'], { stdio: 'ignore' });
-    return true;
-  } catch (err) {
-    return (err as { status?: number }).status !== undefined && (err as { code?: string }).code !== 'ENOENT';
-  }
-}
-
-async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 const sc = (name: string): string => join(SCENARIOS, name);
 

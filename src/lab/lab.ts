@@ -16,6 +16,7 @@ import {
   deleteNetnsSync,
   ipBatch,
   listNetns,
+  must,
   netnsPids,
   netnsPidsSync,
   nsMust,
@@ -118,6 +119,12 @@ export class Lab implements ExitCleanup {
   private mode: LbMode;
   private lbSet: number[];
   private readonly children = new Set<ChildProcess>();
+  /**
+   * Namespaces this object created (up()), so that a failed build never removes a
+   * namespace that appeared under one of our names meanwhile; undefined after attach(),
+   * where the whole lab is ours to remove.
+   */
+  private created: Set<string> | undefined;
   private downed = false;
   private readonly cleanupOnExit: boolean;
 
@@ -171,6 +178,7 @@ export class Lab implements ExitCleanup {
     const clash = lab.allNamespaces().find((n) => existing.has(n));
     if (clash !== undefined) throw new LabError('ERR_LAB_EXISTS', `namespace '${clash}' already exists (lab prefix '${prefix}' in use?)`);
 
+    lab.created = new Set();
     if (lab.cleanupOnExit) registerExitCleanup(lab);
     try {
       await lab.build();
@@ -328,7 +336,7 @@ export class Lab implements ExitCleanup {
       for (const pid of tracked) if (isAlive(pid)) this.signal(pid, 'SIGKILL');
 
       const existing = new Set(await listNetns());
-      const mine = this.allNamespaces().filter((n) => existing.has(n));
+      const mine = this.ownedNamespaces().filter((n) => existing.has(n));
       // A process left in a namespace keeps it (and its links) alive after `netns del`.
       for (const ns of mine) for (const pid of await netnsPids(ns)) this.signal(pid, 'SIGKILL');
       if (mine.length > 0) await ipBatch(undefined, mine.map((n) => `netns del ${n}`), true);
@@ -347,8 +355,13 @@ export class Lab implements ExitCleanup {
     this.downed = true;
     for (const c of this.children) if (c.pid !== undefined) this.signal(c.pid, 'SIGKILL');
     this.children.clear();
-    for (const ns of this.allNamespaces()) for (const pid of netnsPidsSync(ns)) this.signal(pid, 'SIGKILL');
-    deleteNetnsSync(this.allNamespaces());
+    const mine = this.ownedNamespaces();
+    for (const ns of mine) for (const pid of netnsPidsSync(ns)) this.signal(pid, 'SIGKILL');
+    deleteNetnsSync(mine);
+  }
+
+  private ownedNamespaces(): string[] {
+    return this.allNamespaces().filter((n) => this.created === undefined || this.created.has(n));
   }
 
   private signal(pid: number, sig: NodeJS.Signals): void {
@@ -377,7 +390,10 @@ export class Lab implements ExitCleanup {
   private async build(): Promise<void> {
     const { ns } = this;
     const all = this.allNamespaces();
-    await ipBatch(undefined, all.map((n) => `netns add ${n}`));
+    for (const n of all) {
+      await must('ip', ['netns', 'add', n]);
+      this.created?.add(n);
+    }
 
     // No IPv6 (no DAD/RS/MLD noise on the segment, nothing we do not use) and no
     // routing between interfaces inside any lab host.

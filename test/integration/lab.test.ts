@@ -123,6 +123,25 @@ describe.skipIf(unavailable !== undefined)('network-namespace lab', () => {
     expect(() => lab.spawn('not-a-lab-ns', 'true', [])).toThrow(LabError);
   });
 
+  it('can be found and re-attached by prefix (what `sipfarm lab status|down` does)', async () => {
+    const lab = L();
+    expect(await Lab.list()).toContain(lab.prefix);
+    await lab.setLbMembers([1, 3]);
+    try {
+      const again = await Lab.attach(lab.prefix);
+      expect(again.ns).toEqual(lab.ns);
+      expect(again.lbMode).toBe('random');
+      expect(again.lbMembers).toEqual([1, 3]);
+      const st = await again.status();
+      expect(st.missing).toEqual([]);
+      expect(st.present.sort()).toEqual(lab.allNamespaces().sort());
+      expect(st.lbRuleset).toContain('numgen random mod 2');
+    } finally {
+      await lab.setLbMembers([1, 2, 3]);
+    }
+    await expect(Lab.attach('sfnosuchlab-')).rejects.toMatchObject({ code: 'ERR_LAB_NOT_FOUND' });
+  });
+
   it('random mode: every member answers, from the VIP, directly (DSR)', async () => {
     const lab = L();
     const responders = await startResponders(lab);

@@ -121,14 +121,19 @@ export async function memberCounters(lab: Lab, id: number): Promise<Counters | u
   return text === undefined ? undefined : parseMetrics(text);
 }
 
-/** Values of one labelled metric family: { labelValue: value }. */
-export function family(c: Counters | undefined, name: string): Record<string, number> {
+/**
+ * Values of one labelled metric family keyed by one of its labels: { labelValue: value }.
+ * Other labels (e.g. a constant member="1") are ignored.
+ */
+export function family(c: Counters | undefined, name: string, label: string): Record<string, number> {
   const out: Record<string, number> = {};
   if (!c) return out;
-  const re = new RegExp(`^${name}\\{[a-z_]+="([^"]*)"\\}$`);
   for (const [k, v] of c) {
-    const m = re.exec(k);
-    if (m) out[m[1]] = v;
+    if (!k.startsWith(`${name}{`)) continue;
+    const labels = k.slice(name.length + 1, -1);
+    for (const m of labels.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      if (m[1] === label) out[m[2]] = (out[m[2]] ?? 0) + v;
+    }
   }
   return out;
 }

@@ -17,7 +17,7 @@ import type { FarmConfig, MemberConfig } from '../cli/config.js';
 import { Action, Arrival, OwnershipTables, Verdict, classify, ringHash } from '../fastpath/classifier.js';
 import { DROP_NAMES, Drop, OUTCOME_NAMES, Outcome } from '../fastpath/outcomes.js';
 import { ScanResult, scan, Scan } from '../sip/scanner.js';
-import { systemClock, type Clock } from '../sip/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../sip/clock.js';
 import { TransactionLayer } from '../sip/transaction/layer.js';
 import type { Destination } from '../sip/transaction/transport.js';
 import { Proxy, PROXY_EVENTS } from '../proxy/proxy.js';
@@ -83,6 +83,14 @@ export class FarmMember {
   private readonly proxyEvents: CounterSet;
   private readonly slowEvents: CounterSet;
   private draining = false;
+  /**
+   * True for graceMs after start, until the first membership change after the discovery
+   * window (the first deadAfterMs, while peers are being heard): see refreshTables.
+   */
+  private joinGrace = false;
+  private discoveryUntil = 0;
+  private discovered = false;
+  private joinGraceTimer: TimerHandle | null = null;
   private readonly vipTransport?: { send(buf: Buffer, dest: Destination): void };
 
   constructor(o: MemberOptions) {
@@ -119,7 +127,14 @@ export class FarmMember {
       deadAfterMs: o.config.heartbeat.deadAfterMs,
       graceMs: o.config.graceMs,
       sendHeartbeat: (to, payload) => this.sendControl(to, EnvelopeKind.HEARTBEAT, payload),
-      onChange: () => this.refreshTables(),
+      onChange: () => {
+        // A change after discovery (every configured peer heard, or the first
+        // deadAfterMs over) is a real one: membership's own previous ring is then the
+        // right one for second chances.
+        if (this.joinGrace && (this.discovered || this.clock.now() > this.discoveryUntil)) this.endJoinGrace();
+        if (this.liveIds().length === this.cfg.members.length) this.discovered = true;
+        this.refreshTables();
+      },
     });
     // The previous ring leaves the fast path's tables when its grace period ends.
     this.membership.on('graceEnd', () => this.refreshTables());
@@ -173,6 +188,13 @@ export class FarmMember {
     for (const id of this.liveIds()) t.alive[id] = 1;
     t.ring = m.ring;
     t.prevRing = m.prevRing;
+    if (this.joinGrace) {
+      // Joining: the rings this member computed while discovering its peers never carried
+      // traffic. The farm's real previous ring is the one without us — what the others
+      // used before we came — so moved keys get their second chance at the old owner.
+      const without = m.ringExcluding(this.id);
+      if (without.members.length > 0) t.prevRing = without;
+    }
   }
 
   liveIds(): number[] {
@@ -187,11 +209,24 @@ export class FarmMember {
     this.farmSocket = await bindUdp(this.self.address.host, this.self.address.port, (buf) => this.onFarm(buf));
     if (this.self.sip) this.sipSocket = await bindUdp(this.self.sip.host, this.self.sip.port, (buf, r) => this.receiveVip(buf, r.address, r.port));
     this.store.start();
+    this.joinGrace = true;
+    this.discoveryUntil = this.clock.now() + this.cfg.heartbeat.deadAfterMs + this.cfg.heartbeat.intervalMs;
+    this.joinGraceTimer = this.clock.setTimer(this.cfg.graceMs, () => {
+      this.endJoinGrace();
+      this.refreshTables();
+    });
     this.membership.start();
     this.log.info('member started', { vip: `${vip.host}:${vip.port}`, farm: `${this.self.address.host}:${this.self.address.port}` });
   }
 
+  private endJoinGrace(): void {
+    this.joinGrace = false;
+    if (this.joinGraceTimer !== null) this.clock.clearTimer(this.joinGraceTimer);
+    this.joinGraceTimer = null;
+  }
+
   async stop(): Promise<void> {
+    this.endJoinGrace();
     this.membership.stop();
     this.store.stop();
     this.rpc.close();

@@ -18,11 +18,16 @@ export interface InProcessFarm {
   /** Member ids the LB sprays to (a test removes a killed member, as an LB health check would). */
   lbSet: number[];
   kill(id: number): Promise<void>;
+  /** Start a member listed in `opts.later` (it joins a running farm) and add it to the LB. */
+  join(id: number): Promise<FarmMember>;
   stop(): Promise<void>;
   waitConverged(timeoutMs?: number): Promise<void>;
 }
 
-export async function startInProcessFarm(ids: number[], opts: { mode?: 'random' | 'flow'; yaml?: string } = {}): Promise<InProcessFarm> {
+export async function startInProcessFarm(
+  ids: number[],
+  opts: { mode?: 'random' | 'flow'; yaml?: string; /** configured but not started: join() them later */ later?: number[] } = {},
+): Promise<InProcessFarm> {
   const lb = dgram.createSocket('udp4');
   await new Promise<void>((r) => lb.bind(0, '127.0.0.1', () => r()));
   const vipPort = lb.address().port;
@@ -31,7 +36,7 @@ export async function startInProcessFarm(ids: number[], opts: { mode?: 'random' 
   for (const _ of ids) farmPorts.push(await freeUdpPort());
   // Fast liveness for one host; `opts.yaml` may override any of these top-level keys.
   const extra = opts.yaml ?? '';
-  const defaults = ['heartbeat: { intervalMs: 50, deadAfterMs: 300 }', 'graceMs: 2000', 'log: { level: error, samplePerSecond: 5 }']
+  const defaults = ['heartbeat: { intervalMs: 50, deadAfterMs: 1000 }', 'graceMs: 2000', 'log: { level: error, samplePerSecond: 5 }']
     .filter((line) => !new RegExp(`^${line.split(':')[0]}:`, 'm').test(extra));
   const yaml = [
     `vip: 127.0.0.1:${vipPort}`,
@@ -46,16 +51,24 @@ export async function startInProcessFarm(ids: number[], opts: { mode?: 'random' 
   const send = (buf: Buffer, dest: { address: string; port: number }): void => {
     lb.send(buf, dest.port, dest.address);
   };
-  for (const id of ids) {
+  const startMember = async (id: number): Promise<FarmMember> => {
     const m = new FarmMember({ config, memberId: id, log: createLogger({ level: 'error', member: id }), vipTransport: { send } });
     await m.start();
     members.set(id, m);
-  }
+    return m;
+  };
+  const later = new Set(opts.later ?? []);
+  for (const id of ids) if (!later.has(id)) await startMember(id);
   const farm: InProcessFarm = {
     vip: { host: '127.0.0.1', port: vipPort },
     config,
     members,
-    lbSet: [...ids],
+    lbSet: ids.filter((id) => !later.has(id)),
+    async join(id) {
+      const m = await startMember(id);
+      farm.lbSet = [...farm.lbSet, id];
+      return m;
+    },
     async kill(id) {
       const m = members.get(id);
       members.delete(id);

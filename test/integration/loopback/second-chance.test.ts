@@ -9,6 +9,7 @@ import * as dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { startInProcessFarm, type InProcessFarm } from '../../../src/lab/in-process.js';
 import { callIdHashString } from '../../../src/farm/keys.js';
+import { MaglevRing } from '../../../src/farm/ring.js';
 
 let farm: InProcessFarm;
 let caller: dgram.Socket;
@@ -23,7 +24,7 @@ async function bound(inbox: string[]): Promise<dgram.Socket> {
   return s;
 }
 
-async function waitFor(inbox: string[], pred: (m: string) => boolean, ms = 2000): Promise<string> {
+async function waitFor(inbox: string[], pred: (m: string) => boolean, ms = 5000): Promise<string> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     const m = inbox.find(pred);
@@ -45,32 +46,48 @@ afterAll(async () => {
   await farm?.stop();
 });
 
-it('a CANCEL after the INVITE owner started draining reaches the owner and cancels the call', async () => {
+/** Registers a callee, places an INVITE and lets it ring; returns what a CANCEL needs. */
+async function ringingCall(farm: InProcessFarm, user: string): Promise<{ callId: string; owner: number; cancel: () => void }> {
+  toCaller.length = 0;
+  toCallee.length = 0;
   const send = (s: dgram.Socket, text: string): void => {
     s.send(Buffer.from(text, 'latin1'), farm.vip.port, farm.vip.host);
   };
   const calleePort = callee.address().port;
   const callerPort = caller.address().port;
   send(callee, [
-    'REGISTER sip:127.0.0.1 SIP/2.0', `Via: SIP/2.0/UDP 127.0.0.1:${calleePort};branch=z9hG4bKreg1`, 'Max-Forwards: 70',
-    'From: <sip:sc@127.0.0.1>;tag=r1', 'To: <sip:sc@127.0.0.1>', `Call-ID: reg-${randomBytes(4).toString('hex')}`, 'CSeq: 1 REGISTER',
-    `Contact: <sip:sc@127.0.0.1:${calleePort}>`, 'Content-Length: 0', '', '',
+    'REGISTER sip:127.0.0.1 SIP/2.0', `Via: SIP/2.0/UDP 127.0.0.1:${calleePort};branch=z9hG4bK${randomBytes(4).toString('hex')}`, 'Max-Forwards: 70',
+    `From: <sip:${user}@127.0.0.1>;tag=r1`, `To: <sip:${user}@127.0.0.1>`, `Call-ID: reg-${randomBytes(4).toString('hex')}`, 'CSeq: 1 REGISTER',
+    `Contact: <sip:${user}@127.0.0.1:${calleePort}>`, 'Content-Length: 0', '', '',
   ].join('\r\n'));
   await waitFor(toCallee, (m) => m.startsWith('SIP/2.0 200'));
 
   const callId = `sc-${randomBytes(6).toString('hex')}`;
-  const owner = farm.members.get(1)!.membership.ring.lookup(callIdHashString(callId));
+  const owner = [...farm.members.values()][0].membership.ring.lookup(callIdHashString(callId));
   const head = (method: string): string[] => [
-    `${method} sip:sc@127.0.0.1 SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${callerPort};branch=z9hG4bKinv1`, 'Max-Forwards: 70',
-    'From: <sip:caller@127.0.0.1>;tag=c1', 'To: <sip:sc@127.0.0.1>', `Call-ID: ${callId}`, `CSeq: 1 ${method}`,
+    `${method} sip:${user}@127.0.0.1 SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${callerPort};branch=z9hG4bKinv1`, 'Max-Forwards: 70',
+    'From: <sip:caller@127.0.0.1>;tag=c1', `To: <sip:${user}@127.0.0.1>`, `Call-ID: ${callId}`, `CSeq: 1 ${method}`,
   ];
   send(caller, [...head('INVITE'), 'Content-Length: 0', '', ''].join('\r\n'));
   const invite = await waitFor(toCallee, (m) => m.startsWith('INVITE '));
   // The callee rings: 180 back through the farm (to whichever member the LB picks).
   const vias = invite.split('\r\n').filter((l) => /^Via:/i.test(l));
-  const ringing = ['SIP/2.0 180 Ringing', ...vias, 'From: <sip:caller@127.0.0.1>;tag=c1', 'To: <sip:sc@127.0.0.1>;tag=e1', `Call-ID: ${callId}`, 'CSeq: 1 INVITE', 'Content-Length: 0', '', ''].join('\r\n');
+  const ringing = ['SIP/2.0 180 Ringing', ...vias, 'From: <sip:caller@127.0.0.1>;tag=c1', `To: <sip:${user}@127.0.0.1>;tag=e1`, `Call-ID: ${callId}`, 'CSeq: 1 INVITE', 'Content-Length: 0', '', ''].join('\r\n');
   send(callee, ringing);
   await waitFor(toCaller, (m) => m.startsWith('SIP/2.0 180'));
+  return { callId, owner, cancel: () => send(caller, [...head('CANCEL'), 'Content-Length: 0', '', ''].join('\r\n')) };
+}
+
+async function expectCancelled(farm: InProcessFarm): Promise<void> {
+  const ok = await waitFor(toCaller, (m) => /^SIP\/2\.0 \d{3}/.test(m) && m.includes('CSeq: 1 CANCEL'));
+  expect(ok.startsWith('SIP/2.0 200'), ok).toBe(true);
+  await waitFor(toCallee, (m) => m.startsWith('CANCEL '));
+  const sc = [...farm.members.values()].reduce((n, m) => n + (m.outcomes.getByValue('second_chance') ?? 0), 0);
+  expect(sc).toBeGreaterThan(0);
+}
+
+it('a CANCEL after the INVITE owner started draining reaches the owner and cancels the call', async () => {
+  const { callId, owner, cancel } = await ringingCall(farm, 'sc');
 
   // The owner drains: the others drop it from their ring, keys move, grace starts.
   farm.members.get(owner)!.setDraining(true);
@@ -84,12 +101,30 @@ it('a CANCEL after the INVITE owner started draining reaches the owner and cance
 
   // The CANCEL arrives at a member that is not the previous owner.
   farm.lbSet = [newOwner];
-  send(caller, [...head('CANCEL'), 'Content-Length: 0', '', ''].join('\r\n'));
-  const ok = await waitFor(toCaller, (m) => /^SIP\/2\.0 \d{3}/.test(m) && m.includes('CSeq: 1 CANCEL'));
-  expect(ok.startsWith('SIP/2.0 200'), ok).toBe(true);
-  await waitFor(toCallee, (m) => m.startsWith('CANCEL '));
-  const sc = [...farm.members.values()].reduce((n, m) => n + (m.outcomes.getByValue('second_chance') ?? 0), 0);
-  expect(sc).toBeGreaterThan(0);
+  cancel();
+  await expectCancelled(farm);
   farm.lbSet = [1, 2, 3];
   farm.members.get(owner)!.setDraining(false);
+});
+
+it('a member joining a running farm sends moved keys to their old owner first', async () => {
+  const f = await startInProcessFarm([1, 2, 3], { later: [3], yaml: 'graceMs: 30000' });
+  try {
+    await f.waitConverged();
+    // Find a call the running farm [1, 2] owns but the joined farm [1, 2, 3] gives to 3.
+    let call;
+    for (let i = 0; i < 40; i++) {
+      call = await ringingCall(f, `j${i}`);
+      if (MaglevRing.build([1, 2, 3]).lookup(callIdHashString(call.callId)) === 3) break;
+    }
+    expect(MaglevRing.build([1, 2, 3]).lookup(callIdHashString(call!.callId))).toBe(3);
+    await f.join(3);
+    await f.waitConverged();
+    // The CANCEL reaches the newcomer, which has never seen the INVITE.
+    f.lbSet = [3];
+    call!.cancel();
+    await expectCancelled(f);
+  } finally {
+    await f.stop();
+  }
 });

@@ -10,6 +10,8 @@ import { parseHostPort } from '../util/addr.js';
 import { createLogger } from '../util/log.js';
 import { FarmMember } from '../farm/member.js';
 import { runDemo } from './demo.js';
+import { runCheck } from './check.js';
+import { runLbConfig } from './lb-config.js';
 
 const USAGE = `usage: sipfarm <command> [options]
 
@@ -19,6 +21,10 @@ commands:
   demo [--seconds N] [--rate CPS] [--members N]
         a farm of N members (default 3) on this machine behind a random-spraying LB,
         with sipp calls through it for N seconds (default 10); needs sipp
+  check --config FILE --member ID [--netns NS] [--json]
+        verify this host is ready to be a DSR member; prints the fix for each failure
+  lb-config --config FILE --format nftables|alteon|f5|foundry|ipvs [--mode random|flow]
+        the load balancer configuration for this farm
   help  this text
 `;
 
@@ -101,6 +107,12 @@ async function main(): Promise<void> {
       });
       break;
     }
+    case 'check':
+      process.exitCode = await runCheck(rest);
+      break;
+    case 'lb-config':
+      process.exitCode = await runLbConfig(rest);
+      break;
     case undefined:
     case 'help':
     case '--help':

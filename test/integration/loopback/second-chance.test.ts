@@ -64,24 +64,26 @@ async function ringingCall(farm: InProcessFarm, user: string): Promise<{ callId:
 
   const callId = `sc-${randomBytes(6).toString('hex')}`;
   const owner = [...farm.members.values()][0].membership.ring.lookup(callIdHashString(callId));
+  // CANCEL carries the INVITE's branch (RFC 3261 §9.1); each call has its own.
+  const branch = `z9hG4bK${randomBytes(6).toString('hex')}`;
   const head = (method: string): string[] => [
-    `${method} sip:${user}@127.0.0.1 SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${callerPort};branch=z9hG4bKinv1`, 'Max-Forwards: 70',
+    `${method} sip:${user}@127.0.0.1 SIP/2.0`, `Via: SIP/2.0/UDP 127.0.0.1:${callerPort};branch=${branch}`, 'Max-Forwards: 70',
     'From: <sip:caller@127.0.0.1>;tag=c1', `To: <sip:${user}@127.0.0.1>`, `Call-ID: ${callId}`, `CSeq: 1 ${method}`,
   ];
   send(caller, [...head('INVITE'), 'Content-Length: 0', '', ''].join('\r\n'));
-  const invite = await waitFor(toCallee, (m) => m.startsWith('INVITE '));
+  const invite = await waitFor(toCallee, (m) => m.startsWith('INVITE ') && m.includes(callId));
   // The callee rings: 180 back through the farm (to whichever member the LB picks).
   const vias = invite.split('\r\n').filter((l) => /^Via:/i.test(l));
   const ringing = ['SIP/2.0 180 Ringing', ...vias, 'From: <sip:caller@127.0.0.1>;tag=c1', `To: <sip:${user}@127.0.0.1>;tag=e1`, `Call-ID: ${callId}`, 'CSeq: 1 INVITE', 'Content-Length: 0', '', ''].join('\r\n');
   send(callee, ringing);
-  await waitFor(toCaller, (m) => m.startsWith('SIP/2.0 180'));
+  await waitFor(toCaller, (m) => m.startsWith('SIP/2.0 180') && m.includes(callId));
   return { callId, owner, cancel: () => send(caller, [...head('CANCEL'), 'Content-Length: 0', '', ''].join('\r\n')) };
 }
 
-async function expectCancelled(farm: InProcessFarm): Promise<void> {
-  const ok = await waitFor(toCaller, (m) => /^SIP\/2\.0 \d{3}/.test(m) && m.includes('CSeq: 1 CANCEL'));
+async function expectCancelled(farm: InProcessFarm, callId: string): Promise<void> {
+  const ok = await waitFor(toCaller, (m) => /^SIP\/2\.0 \d{3}/.test(m) && m.includes('CSeq: 1 CANCEL') && m.includes(callId));
   expect(ok.startsWith('SIP/2.0 200'), ok).toBe(true);
-  await waitFor(toCallee, (m) => m.startsWith('CANCEL '));
+  await waitFor(toCallee, (m) => m.startsWith('CANCEL ') && m.includes(callId));
   const sc = [...farm.members.values()].reduce((n, m) => n + (m.outcomes.getByValue('second_chance') ?? 0), 0);
   expect(sc).toBeGreaterThan(0);
 }
@@ -102,7 +104,7 @@ it('a CANCEL after the INVITE owner started draining reaches the owner and cance
   // The CANCEL arrives at a member that is not the previous owner.
   farm.lbSet = [newOwner];
   cancel();
-  await expectCancelled(farm);
+  await expectCancelled(farm, callId);
   farm.lbSet = [1, 2, 3];
   farm.members.get(owner)!.setDraining(false);
 });
@@ -123,7 +125,7 @@ it('a member joining a running farm sends moved keys to their old owner first', 
     // The CANCEL reaches the newcomer, which has never seen the INVITE.
     f.lbSet = [3];
     call!.cancel();
-    await expectCancelled(f);
+    await expectCancelled(f, call!.callId);
   } finally {
     await f.stop();
   }

@@ -33,6 +33,8 @@ import {
 } from './envelope.js';
 import { Membership } from './membership.js';
 import { FarmRpc, type RpcMessage } from './rpc.js';
+import { nativeOrNull } from '../fastpath/native.js';
+import { NativeMemberIo } from '../io/native-member-io.js';
 
 export interface MemberOptions {
   config: FarmConfig;
@@ -45,6 +47,11 @@ export interface MemberOptions {
    * behind an in-process "LB" (one shared VIP socket) with a real farm channel.
    */
   vipTransport?: { send(buf: Buffer, dest: Destination): void };
+  /**
+   * Use the native fast path (C classifier and relay, batched kernel I/O) when the addon
+   * is built. Default true; SIPFARM_NATIVE=0 also turns it off. Ignored with vipTransport.
+   */
+  native?: boolean;
 }
 
 export class FarmMember {
@@ -92,9 +99,13 @@ export class FarmMember {
   private discovered = false;
   private joinGraceTimer: TimerHandle | null = null;
   private readonly vipTransport?: { send(buf: Buffer, dest: Destination): void };
+  private readonly wantNative: boolean;
+  /** The native sockets when the C fast path runs; null on the TS (dgram) path. */
+  private nativeIo: NativeMemberIo | null = null;
 
   constructor(o: MemberOptions) {
     this.vipTransport = o.vipTransport;
+    this.wantNative = o.native !== false && o.vipTransport === undefined;
     this.cfg = o.config;
     this.id = o.memberId;
     this.log = o.log;
@@ -195,6 +206,7 @@ export class FarmMember {
       const without = m.ringExcluding(this.id);
       if (without.members.length > 0) t.prevRing = without;
     }
+    this.nativeIo?.syncTables(t, m.epoch);
   }
 
   liveIds(): number[] {
@@ -205,9 +217,34 @@ export class FarmMember {
 
   async start(): Promise<void> {
     const vip = this.cfg.vip;
-    if (this.vipTransport === undefined) this.vipSocket = await bindUdp(vip.host, vip.port, (buf, r) => this.receiveVip(buf, r.address, r.port));
-    this.farmSocket = await bindUdp(this.self.address.host, this.self.address.port, (buf) => this.onFarm(buf));
-    if (this.self.sip) this.sipSocket = await bindUdp(this.self.sip.host, this.self.sip.port, (buf, r) => this.receiveVip(buf, r.address, r.port));
+    const addon = this.wantNative ? nativeOrNull() : null;
+    if (addon !== null) {
+      // C classifies, relays and verifies; only what the slow path or the control plane
+      // must see crosses into JS (and C counts into this member's counter sets).
+      this.nativeIo = new NativeMemberIo({
+        selfId: this.id,
+        vip: { host: vip.host, port: vip.port },
+        farm: { host: this.self.address.host, port: this.self.address.port },
+        sip: this.self.sip ? { host: this.self.sip.host, port: this.self.sip.port } : undefined,
+        key: this.key,
+        peers: [...this.peers.values()].map((p) => ({ id: p.id, host: p.address.host, port: p.address.port })),
+        counters: { outcomes: this.outcomes.v, drops: this.drops.v, envelopeRejects: this.envelopeRejects.v },
+        boot: this.seq.boot,
+        handlers: {
+          local: (payload, src, outcome, ringOwner) => {
+            if (outcome === Outcome.SECOND_CHANCE) this.secondChance(payload, ringOwner, src.address, src.port);
+            else this.slow.receive(payload, src);
+          },
+          relayed: (payload, src, flags) => this.onRelayed(payload, src.address, src.port, flags),
+          control: (kind, origin, payload) => this.onControl(kind, origin, payload),
+        },
+      }, addon);
+      this.refreshTables();
+    } else {
+      if (this.vipTransport === undefined) this.vipSocket = await bindUdp(vip.host, vip.port, (buf, r) => this.receiveVip(buf, r.address, r.port));
+      this.farmSocket = await bindUdp(this.self.address.host, this.self.address.port, (buf) => this.onFarm(buf));
+      if (this.self.sip) this.sipSocket = await bindUdp(this.self.sip.host, this.self.sip.port, (buf, r) => this.receiveVip(buf, r.address, r.port));
+    }
     this.store.start();
     this.joinGrace = true;
     this.discoveryUntil = this.clock.now() + this.cfg.heartbeat.deadAfterMs + this.cfg.heartbeat.intervalMs;
@@ -216,7 +253,7 @@ export class FarmMember {
       this.refreshTables();
     });
     this.membership.start();
-    this.log.info('member started', { vip: `${vip.host}:${vip.port}`, farm: `${this.self.address.host}:${this.self.address.port}` });
+    this.log.info('member started', { vip: `${vip.host}:${vip.port}`, farm: `${this.self.address.host}:${this.self.address.port}`, fastPath: this.fastPath });
   }
 
   private endJoinGrace(): void {
@@ -230,6 +267,8 @@ export class FarmMember {
     this.membership.stop();
     this.store.stop();
     this.rpc.close();
+    this.nativeIo?.close();
+    this.nativeIo = null;
     for (const s of [this.vipSocket, this.farmSocket, this.sipSocket]) {
       if (s) await new Promise<void>((r) => s.close(() => r()));
     }
@@ -243,6 +282,11 @@ export class FarmMember {
     this.log.info(on ? 'draining: leaving the ring for new keys' : 'draining off: taking new keys');
   }
 
+  /** Which fast path carries this member's packets. */
+  get fastPath(): 'native' | 'ts' {
+    return this.nativeIo !== null ? 'native' : 'ts';
+  }
+
   isDraining(): boolean {
     return this.draining;
   }
@@ -250,6 +294,7 @@ export class FarmMember {
   status(): Record<string, unknown> {
     return {
       member: this.id,
+      fastPath: this.fastPath,
       epoch: this.membership.epoch,
       draining: this.draining,
       live: this.liveIds(),
@@ -286,6 +331,14 @@ export class FarmMember {
   }
 
   private relay(payload: Uint8Array, owner: number, flags: number, hop: number, srcAddress: string, srcPort: number): void {
+    if (this.nativeIo !== null) {
+      // One sequencer per member (peers keep one replay window per origin): the C one.
+      const sent = this.nativeIo.sendEnvelope(owner, EnvelopeKind.RELAY, payload, {
+        flags, hop, src: { address: srcAddress, port: srcPort }, local: { address: this.cfg.vip.host, port: this.cfg.vip.port },
+      });
+      if (sent < 0) this.drops.v[Drop.RELAY_SEND_FAILED]++;
+      return;
+    }
     const peer = this.peers.get(owner);
     const sock = this.farmSocket;
     if (peer === undefined || sock === null) {
@@ -324,23 +377,27 @@ export class FarmMember {
       return;
     }
     const payload = buf.subarray(env.payloadStart, env.payloadEnd);
-    if (env.kind === EnvelopeKind.HEARTBEAT) {
-      this.membership.onHeartbeat(env.origin, payload);
-      return;
-    }
-    if (env.kind === EnvelopeKind.CONTROL) {
-      this.rpc.receive(env.origin, payload);
+    if (env.kind !== EnvelopeKind.RELAY) {
+      this.onControl(env.kind, env.origin, payload);
       return;
     }
     this.outcomes.v[Outcome.RELAYED_IN]++;
-    const src = env.srcAddress;
-    const srcPort = env.srcPort;
-    if ((env.flags & EnvelopeFlag.RETURNED) !== 0) {
+    this.onRelayed(payload, env.srcAddress, env.srcPort, env.flags);
+  }
+
+  private onControl(kind: number, origin: number, payload: Buffer): void {
+    if (kind === EnvelopeKind.HEARTBEAT) this.membership.onHeartbeat(origin, payload);
+    else if (kind === EnvelopeKind.CONTROL) this.rpc.receive(origin, payload);
+  }
+
+  /** A verified RELAY envelope's payload, as the client sent it from src:srcPort. */
+  private onRelayed(payload: Buffer, src: string, srcPort: number, flags: number): void {
+    if ((flags & EnvelopeFlag.RETURNED) !== 0) {
       // The previous owner had nothing for it: ours, for good.
       this.slow.receive(payload, { address: src, port: srcPort });
       return;
     }
-    if ((env.flags & EnvelopeFlag.SECOND_CHANCE) !== 0) {
+    if ((flags & EnvelopeFlag.SECOND_CHANCE) !== 0) {
       // We owned this key in the previous epoch; the new owner is ours to compute.
       const s = this.scanFarm;
       const newOwner = scan(payload, payload.length, s, this.cfg.maxMessageSize) === Scan.OK && this.tables.ring !== null
@@ -378,12 +435,20 @@ export class FarmMember {
       this.vipTransport.send(buf, dest);
       return;
     }
+    if (this.nativeIo !== null) {
+      if (this.nativeIo.sendSip(buf, dest) < 0) throw new Error(`send to ${dest.address}:${dest.port} failed`);
+      return;
+    }
     const s = this.vipSocket;
     if (s === null) throw new Error('VIP socket closed');
     s.send(buf, dest.port, dest.address);
   }
 
   private sendControl(to: number, kind: number, payload: Uint8Array): void {
+    if (this.nativeIo !== null) {
+      this.nativeIo.sendEnvelope(to, kind, payload);
+      return;
+    }
     const peer = this.peers.get(to);
     const sock = this.farmSocket;
     if (peer === undefined || sock === null) return;

@@ -8,6 +8,7 @@
  * (`npm test` builds first): it runs bin/sipfarm.js → dist/cli/main.js.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nativeAvailable } from '../../src/fastpath/native.js';
 import { Lab } from '../../src/lab/lab.js';
 import { MaglevRing } from '../../src/farm/ring.js';
 import { keyHash } from '../../src/farm/hash.js';
@@ -162,12 +163,18 @@ describe.skipIf(unavailable !== undefined)('sipfarm in the lab: 3 members behind
   beforeAll(async () => {
     lab = await Lab.up({ members: IDS.length, lbMode: 'random' });
     const config = writeFarmConfig(lab, IDS.length);
-    for (const id of IDS) procs.set(id, startMember(lab, id, config));
+    // Member 2 runs the pure-TS fast path, the others the native one (when built): the
+    // farm must not care, and their envelopes must interoperate byte for byte.
+    for (const id of IDS) procs.set(id, startMember(lab, id, config, id === 2 ? { SIPFARM_NATIVE: '0' } : undefined));
     try {
       await waitFarm(lab, IDS, { live: IDS, ring: IDS }, 20_000);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${outputs()}`);
     }
+    const paths = await Promise.all(IDS.map(async (id) => (await memberStatus(lab, id))?.fastPath));
+    console.log(`fast paths: ${IDS.map((id, i) => `m${id} ${paths[i]}`).join(', ')}`);
+    expect(paths[1]).toBe('ts');
+    if (nativeAvailable()) expect([paths[0], paths[2]]).toEqual(['native', 'native']);
   }, 60_000);
 
   afterAll(async () => {

@@ -40,10 +40,11 @@ export interface MemberProc {
 }
 
 /** Starts `node bin/sipfarm.js run --config <file> --member <id>` in the member's namespace. */
-export function startMember(lab: Lab, id: number, configFile: string): MemberProc {
+export function startMember(lab: Lab, id: number, configFile: string, env?: NodeJS.ProcessEnv): MemberProc {
   if (!existsSync(SIPFARM_MAIN)) throw new Error(`${SIPFARM_MAIN} is missing: run \`npm run build\` first (\`npm test\` does)`);
   const child = lab.spawn(lab.memberNs(id), process.execPath, [SIPFARM_BIN, 'run', '--config', configFile, '--member', String(id)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: env === undefined ? undefined : { ...process.env, ...env },
   });
   let out = '';
   const keep = (d: string): void => {
@@ -71,6 +72,8 @@ export interface MemberStatus {
   member: number;
   epoch: number;
   draining: boolean;
+  /** 'native' (C fast path) or 'ts' */
+  fastPath: string;
   live: number[];
   ring: number[];
   [k: string]: unknown;

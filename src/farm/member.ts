@@ -79,6 +79,8 @@ export class FarmMember {
   private vipSocket: dgram.Socket | null = null;
   private farmSocket: dgram.Socket | null = null;
   private sipSocket: dgram.Socket | null = null;
+  /** TS path: a socket connected to each peer's farm address, for relays. */
+  private readonly peerSockets = new Map<number, dgram.Socket>();
   // Fast-path scratch, one set per socket path: never allocated per packet.
   private readonly scanVip = new ScanResult();
   private readonly verdictVip = new Verdict();
@@ -244,6 +246,11 @@ export class FarmMember {
       if (this.vipTransport === undefined) this.vipSocket = await bindUdp(vip.host, vip.port, (buf, r) => this.receiveVip(buf, r.address, r.port));
       this.farmSocket = await bindUdp(this.self.address.host, this.self.address.port, (buf) => this.onFarm(buf));
       if (this.self.sip) this.sipSocket = await bindUdp(this.self.sip.host, this.self.sip.port, (buf, r) => this.receiveVip(buf, r.address, r.port));
+      // One connected socket per peer for relays: a connected send skips dgram's
+      // per-datagram address lookup (the biggest cost of an unconnected send in Node).
+      for (const peer of this.peers.values()) {
+        this.peerSockets.set(peer.id, await connectUdp(this.self.address.host, peer.address.host, peer.address.port));
+      }
     }
     this.store.start();
     this.joinGrace = true;
@@ -269,6 +276,8 @@ export class FarmMember {
     this.rpc.close();
     this.nativeIo?.close();
     this.nativeIo = null;
+    for (const sock of this.peerSockets.values()) await new Promise<void>((r) => sock.close(() => r()));
+    this.peerSockets.clear();
     for (const s of [this.vipSocket, this.farmSocket, this.sipSocket]) {
       if (s) await new Promise<void>((r) => s.close(() => r()));
     }
@@ -363,10 +372,15 @@ export class FarmMember {
     if (h.family !== this.vipFamily) h.localAddr.fill(0);
     this.seq.stamp(h);
     const out = encodeEnvelope(h, payload, this.key);
-    sock.send(out, peer.address.port, peer.address.host, (err: Error | null) => {
-      if (err) this.drops.v[Drop.RELAY_SEND_FAILED]++;
-    });
+    const connected = this.peerSockets.get(owner);
+    if (connected !== undefined) connected.send(out, this.onRelaySent);
+    else sock.send(out, peer.address.port, peer.address.host, this.onRelaySent);
   }
+
+  /** One callback for every relay send (no closure per datagram). */
+  private readonly onRelaySent = (err: Error | null): void => {
+    if (err) this.drops.v[Drop.RELAY_SEND_FAILED]++;
+  };
 
   private onFarm(buf: Buffer): void {
     const env = this.env;
@@ -489,3 +503,23 @@ function bindUdp(host: string, port: number, onMessage: (buf: Buffer, r: dgram.R
   });
 }
 
+/** An ephemeral UDP socket on `localHost` connected to host:port. */
+function connectUdp(localHost: string, host: string, port: number): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    s.once('error', reject);
+    s.bind(0, localHost, () => {
+      s.connect(port, host, () => {
+        s.off('error', reject);
+        // ICMP port unreachable while a peer is down surfaces here: never fatal.
+        s.on('error', () => undefined);
+        try {
+          s.setSendBufferSize(4 * 1024 * 1024);
+        } catch {
+          /* capped by net.core.wmem_max */
+        }
+        resolve(s);
+      });
+    });
+  });
+}

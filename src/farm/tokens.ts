@@ -15,7 +15,7 @@
 // branchOwner and uriTokenOwner run per packet: they read bytes between offsets, do
 // not allocate, do not throw, and return -1 for anything that is not exactly ours.
 
-import { randomBytes } from 'node:crypto';
+import { randomToken } from '../util/random.js';
 import { MAX_MEMBER_ID } from './ring.js';
 
 /** Bytes every branch minted by the farm starts with. */
@@ -35,25 +35,11 @@ export class TokenError extends Error {
 }
 
 const BRANCH_PREFIX_BYTES = new TextEncoder().encode(BRANCH_PREFIX);
-const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
 
 function checkMemberId(memberId: number): void {
   if (!Number.isInteger(memberId) || memberId < 0 || memberId > MAX_MEMBER_ID) {
     throw new TokenError(`member id ${memberId} is outside 0..${MAX_MEMBER_ID}`);
   }
-}
-
-/** `n` characters of [a-z0-9], uniformly distributed (rejection sampling, no modulo bias). */
-function randomToken(n: number): string {
-  let s = '';
-  while (s.length < n) {
-    const bytes = randomBytes(n + 8);
-    for (let i = 0; i < bytes.length && s.length < n; i++) {
-      // 252 = 7 × 36: bytes ≥ 252 would favour the first 4 characters.
-      if (bytes[i] < 252) s += ALPHABET[bytes[i] % 36];
-    }
-  }
-  return s;
 }
 
 /** A new Via branch owned by `memberId`. Slow path (allocates; throws TokenError on a bad id). */

@@ -5,7 +5,7 @@
  * the dialog — but any member could forward them, which is what keeps calls alive when
  * that member dies.
  */
-import { randomBytes } from 'node:crypto';
+import { newTag } from '../util/random.js';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { createResponse, reasonPhrase, type SipMessage } from '../sip/message.js';
@@ -59,10 +59,6 @@ interface ResponseContext {
 }
 
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
-
-function newTag(): string {
-  return randomBytes(6).toString('hex');
-}
 
 /** RFC 3261 §18.2.2 / RFC 3581: where a response for this Via goes. */
 export function viaDestination(via: Via): Destination {

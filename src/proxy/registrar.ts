@@ -5,7 +5,7 @@
  * home member (ring(AoR)); the registrar there updates its store and pushes the result to
  * the replica (see location-service.ts). Authentication is not performed here.
  */
-import { randomBytes } from 'node:crypto';
+import { newTag } from '../util/random.js';
 import { createResponse, type SipMessage } from '../sip/message.js';
 import { parseNameAddr } from '../sip/headers.js';
 import { aorOf, formatUri, parseUri } from '../sip/uri.js';
@@ -135,7 +135,7 @@ export class Registrar {
 
   /** §8.2.6.2: every final response of ours carries a To tag. */
   private reply(req: SipMessage, status: number, reason?: string): SipMessage {
-    return createResponse(req, status, reason, randomBytes(6).toString('hex'));
+    return createResponse(req, status, reason, newTag());
   }
 
   /** §10.3 step 8: 200 OK listing every current binding with its remaining expiry. */

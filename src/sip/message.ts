@@ -42,10 +42,15 @@ const DISPLAY: Record<string, string> = {
   'sip-if-match': 'SIP-If-Match', 'content-id': 'Content-ID',
 };
 
+/** Display forms computed for names outside DISPLAY, bounded (names come from the wire). */
+const displayCache = new Map<string, string>();
+
 export function displayName(canonical: string): string {
-  const d = DISPLAY[canonical];
+  const d = DISPLAY[canonical] ?? displayCache.get(canonical);
   if (d !== undefined) return d;
-  return canonical.replace(/(^|-)([a-z])/g, (_m, sep: string, ch: string) => sep + ch.toUpperCase());
+  const made = canonical.replace(/(^|-)([a-z])/g, (_m, sep: string, ch: string) => sep + ch.toUpperCase());
+  if (displayCache.size < 1024) displayCache.set(canonical, made);
+  return made;
 }
 
 /**

@@ -21,6 +21,22 @@ export interface MemberConfig {
   metrics?: HostPort;
   /** Extra SIP socket on the member's own address, for LB probes sent to the member (not the VIP). */
   sip?: HostPort;
+  /** The member's MAC on the LB's segment (lowercase); the nftables DSR LB sends frames to it. */
+  mac?: string;
+  /** Single-IP media: this member's RTP/RTCP port range on the media address (the LB maps it here). */
+  mediaPorts?: { first: number; last: number };
+}
+
+/** The load balancer's side, for `sipfarm lb-config --format nftables`, `lb-health` and the lab. */
+export interface LbSettings {
+  /** The LB's interface facing the members. */
+  iface?: string;
+  /** The LB's MAC on that interface (lowercase). */
+  mac?: string;
+  mode: 'random' | 'flow';
+  health: { intervalS: number; retries: number };
+  /** Single-IP media address (WAN media address) the members' mediaPorts are on; default the VIP. */
+  mediaAddress?: string;
 }
 
 
@@ -38,6 +54,7 @@ export interface FarmConfig {
   outboundProxy?: HostPort;
   registrar: { minExpires: number; maxExpires: number; defaultExpires: number };
   log: { level: LogLevel; samplePerSecond: number };
+  lb?: LbSettings;
 }
 
 /** A configuration the farm refuses to start with. `field` is the dotted path, '' for the document. */
@@ -80,9 +97,13 @@ const MIN_KEY_BYTES = 16;
 
 const TOP_KEYS = [
   'vip', 'key', 'keyFile', 'domains', 'members', 'lbProbeSources', 'heartbeat', 'graceMs',
-  'timers', 'maxMessageSize', 'metrics', 'outboundProxy', 'registrar', 'log',
+  'timers', 'maxMessageSize', 'metrics', 'outboundProxy', 'registrar', 'log', 'lb',
 ] as const;
-const MEMBER_KEYS = ['id', 'address', 'metrics', 'sip'] as const;
+const MEMBER_KEYS = ['id', 'address', 'metrics', 'sip', 'mac', 'mediaPorts'] as const;
+const LB_KEYS = ['iface', 'mac', 'mode', 'health', 'mediaAddress'] as const;
+const LB_HEALTH_KEYS = ['intervalS', 'retries'] as const;
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+const IFACE_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const HEARTBEAT_KEYS = ['intervalMs', 'deadAfterMs'] as const;
 const TIMER_KEYS = ['t1', 't2', 't4'] as const;
 const REGISTRAR_KEYS = ['minExpires', 'maxExpires', 'defaultExpires'] as const;
@@ -142,7 +163,10 @@ export function publicConfig(cfg: FarmConfig): Record<string, unknown> {
     vip: hp(cfg.vip),
     key: `<redacted ${cfg.key.length} bytes>`,
     domains: cfg.domains,
-    members: cfg.members.map((m) => ({ id: m.id, address: hp(m.address), metrics: hp(m.metrics), sip: hp(m.sip) })),
+    members: cfg.members.map((m) => ({
+      id: m.id, address: hp(m.address), metrics: hp(m.metrics), sip: hp(m.sip), mac: m.mac,
+      mediaPorts: m.mediaPorts === undefined ? undefined : `${m.mediaPorts.first}-${m.mediaPorts.last}`,
+    })),
     lbProbeSources: cfg.lbProbeSources,
     heartbeat: cfg.heartbeat,
     graceMs: cfg.graceMs,
@@ -152,6 +176,7 @@ export function publicConfig(cfg: FarmConfig): Record<string, unknown> {
     outboundProxy: hp(cfg.outboundProxy),
     registrar: cfg.registrar,
     log: cfg.log,
+    lb: cfg.lb,
   };
 }
 
@@ -370,6 +395,17 @@ class Checker {
     return hp;
   }
 
+  /** 'first-last' (or one port) → an inclusive range within 1024..65535. */
+  portRange(v: unknown, path: readonly Seg[]): { first: number; last: number } {
+    const s = typeof v === 'number' ? String(v) : this.string(v, path);
+    const m = /^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$/.exec(s);
+    if (!m) this.fail(path, `${show(v)} must be a port range like "20000-29999"`);
+    const first = Number(m[1]);
+    const last = m[2] === undefined ? first : Number(m[2]);
+    if (first < 1024 || last > 65535 || first > last) this.fail(path, `${show(v)} must be first-last within 1024..65535, first <= last`);
+    return { first, last };
+  }
+
   ipLiteral(v: unknown, path: readonly Seg[]): string {
     const s = this.string(v, path);
     if (!isIpLiteral(s)) this.fail(path, `${show(s)} must be an IP address (IPv6 without brackets)`);
@@ -436,6 +472,21 @@ function validate(raw: unknown, ck: Checker, baseDir: string): FarmConfig {
       member.sip = ck.hostPort(m.sip, [...p, 'sip'], { defaultPort: DEFAULTS.sipPort, destination: true });
       if (sameHostPort(member.sip, vip)) ck.fail([...p, 'sip'], `${show(m.sip)} is the VIP itself; this socket is for the member's own address`);
       if (sameHostPort(member.sip, address)) ck.fail([...p, 'sip'], `${show(m.sip)} is the farm channel address`);
+    }
+    if (given(m.mac)) {
+      const mac = ck.string(m.mac, [...p, 'mac']).toLowerCase();
+      if (!MAC_RE.test(mac)) ck.fail([...p, 'mac'], `${show(m.mac)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+      const dupMac = members.findIndex((o) => o.mac === mac);
+      if (dupMac >= 0) ck.fail([...p, 'mac'], `${show(m.mac)} is already used by members[${dupMac}]`);
+      member.mac = mac;
+    }
+    if (given(m.mediaPorts)) {
+      const r = ck.portRange(m.mediaPorts, [...p, 'mediaPorts']);
+      // Single-IP media: one address, each port owned by exactly one member (the LB maps
+      // ranges to members), so ranges must not overlap.
+      const clash = members.findIndex((o) => o.mediaPorts !== undefined && o.mediaPorts.first <= r.last && r.first <= o.mediaPorts.last);
+      if (clash >= 0) ck.fail([...p, 'mediaPorts'], `${r.first}-${r.last} overlaps members[${clash}].mediaPorts`);
+      member.mediaPorts = r;
     }
     members.push(member);
   });
@@ -523,7 +574,51 @@ function validate(raw: unknown, ck: Checker, baseDir: string): FarmConfig {
   };
   if (metrics) cfg.metrics = metrics;
   if (outboundProxy) cfg.outboundProxy = outboundProxy;
+  if (given(root.lb)) cfg.lb = validateLb(root.lb, ck, vip, members);
   return cfg;
+}
+
+/** The `lb:` section: the nftables DSR LB and its health checker. */
+function validateLb(raw: unknown, ck: Checker, vip: HostPort, members: readonly MemberConfig[]): LbSettings {
+  const o = ck.mapping(raw, ['lb']);
+  ck.keys(o, ['lb'], LB_KEYS);
+  let mode: LbSettings['mode'] = 'random';
+  if (given(o.mode)) {
+    const s = ck.string(o.mode, ['lb', 'mode']);
+    if (s !== 'random' && s !== 'flow') ck.fail(['lb', 'mode'], `${show(s)} must be random or flow`);
+    mode = s;
+  }
+  const hRaw = given(o.health) ? ck.mapping(o.health, ['lb', 'health']) : {};
+  ck.keys(hRaw, ['lb', 'health'], LB_HEALTH_KEYS);
+  const lb: LbSettings = {
+    mode,
+    health: {
+      intervalS: given(hRaw.intervalS) ? ck.int(hRaw.intervalS, ['lb', 'health', 'intervalS'], 1, 3600) : 5,
+      retries: given(hRaw.retries) ? ck.int(hRaw.retries, ['lb', 'health', 'retries'], 1, 100) : 3,
+    },
+  };
+  if (given(o.iface)) {
+    const s = ck.string(o.iface, ['lb', 'iface']);
+    if (!IFACE_RE.test(s)) ck.fail(['lb', 'iface'], `${show(s)} is not an interface name (1..15 of letters, digits, '_', '.', '-')`);
+    lb.iface = s;
+  }
+  if (given(o.mac)) {
+    const s = ck.string(o.mac, ['lb', 'mac']).toLowerCase();
+    if (!MAC_RE.test(s)) ck.fail(['lb', 'mac'], `${show(o.mac)} is not a MAC address (aa:bb:cc:dd:ee:ff)`);
+    const i = members.findIndex((m) => m.mac === s);
+    if (i >= 0) ck.fail(['lb', 'mac'], `${show(o.mac)} is also members[${i}].mac`);
+    lb.mac = s;
+  }
+  if (given(o.mediaAddress)) lb.mediaAddress = ck.ipLiteral(o.mediaAddress, ['lb', 'mediaAddress']);
+  // Media on the VIP itself: a member's range must not swallow the SIP port.
+  if ((lb.mediaAddress ?? vip.host) === vip.host) {
+    members.forEach((m, i) => {
+      if (m.mediaPorts && m.mediaPorts.first <= vip.port && vip.port <= m.mediaPorts.last) {
+        ck.fail(['members', i, 'mediaPorts'], `${m.mediaPorts.first}-${m.mediaPorts.last} includes the VIP's SIP port ${vip.port} (media is on the VIP address)`);
+      }
+    });
+  }
+  return lb;
 }
 
 /** The farm key authenticates every envelope and heartbeat (HMAC-SHA-256), so it is never echoed. */

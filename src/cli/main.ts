@@ -12,19 +12,27 @@ import { FarmMember } from '../farm/member.js';
 import { runDemo } from './demo.js';
 import { runCheck } from './check.js';
 import { runLbConfig } from './lb-config.js';
+import { runLbHealth } from './lb-health.js';
+import { runLab } from './lab.js';
 
 const USAGE = `usage: sipfarm <command> [options]
 
 commands:
   run --config FILE --member ID [--metrics HOST:PORT]
         run one farm member; SIGUSR2 toggles draining, SIGTERM/SIGINT stop it
-  demo [--seconds N] [--rate CPS] [--members N]
+  demo [--seconds N] [--rate CPS] [--members N] [--one-host]
         a farm of N members (default 3) on this machine behind a random-spraying LB,
-        with sipp calls through it for N seconds (default 10); needs sipp
+        with sipp calls through it for N seconds (default 10); needs sipp. As root: in a
+        network-namespace lab behind the nftables DSR LB; otherwise (or --one-host) in
+        one process on loopback
   check --config FILE --member ID [--netns NS] [--json]
         verify this host is ready to be a DSR member; prints the fix for each failure
   lb-config --config FILE --format nftables|alteon|f5|foundry|ipvs [--mode random|flow]
         the load balancer configuration for this farm
+  lb-health --config FILE [--source ADDR] [--interval S] [--retries N]
+        health checker of the nftables LB: probes each member, updates the live set
+  lab up [--members N] [--mode random|flow] [--with-farm] | down [PREFIX] | status
+        a network-namespace lab (client, LB, members; root) that stays until down
   help  this text
 `;
 
@@ -94,7 +102,7 @@ async function main(): Promise<void> {
       await run(rest);
       break;
     case 'demo': {
-      const { values } = parseArgs({ args: rest, options: { seconds: { type: 'string' }, rate: { type: 'string' }, members: { type: 'string' } }, strict: true });
+      const { values } = parseArgs({ args: rest, options: { seconds: { type: 'string' }, rate: { type: 'string' }, members: { type: 'string' }, 'one-host': { type: 'boolean' } }, strict: true });
       const num = (v: string | undefined, d: number, min: number, max: number, name: string): number => {
         const n = v === undefined ? d : Number(v);
         if (!Number.isFinite(n) || n < min || n > max) fail(`demo: --${name} must be a number in ${min}..${max}`);
@@ -104,6 +112,7 @@ async function main(): Promise<void> {
         seconds: num(values.seconds, 10, 1, 600, 'seconds'),
         rate: num(values.rate, 50, 1, 2000, 'rate'),
         members: num(values.members, 3, 1, 16, 'members'),
+        mode: values['one-host'] ? 'one-host' : 'auto',
       });
       break;
     }
@@ -112,6 +121,12 @@ async function main(): Promise<void> {
       break;
     case 'lb-config':
       process.exitCode = await runLbConfig(rest);
+      break;
+    case 'lb-health':
+      process.exitCode = await runLbHealth(rest);
+      break;
+    case 'lab':
+      process.exitCode = await runLab(rest);
       break;
     case undefined:
     case 'help':

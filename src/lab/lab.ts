@@ -9,7 +9,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { nftablesDsrRuleset, DEFAULT_DSR_TABLE, type LbMode } from '../lb/nftables.js';
+import { nftablesDsrRuleset, nftablesDsrSetLive, parseDsrRuleset, DEFAULT_DSR_TABLE, type LbMode } from '../lb/nftables.js';
 import { registerExitCleanup, unregisterExitCleanup, type ExitCleanup } from './exit-cleanup.js';
 import {
   LabError,
@@ -46,6 +46,7 @@ import {
   labMemberAddress,
   labMemberIdOfMac,
   labMemberMac,
+  labMemberMediaPorts,
   labNamespaces,
   type LabNamespaces,
 } from './topology.js';
@@ -202,10 +203,9 @@ export class Lab implements ExitCleanup {
     const lab = new Lab(prefix, Math.max(members, 1), 'random', [], opts.cleanupOnExit ?? false);
     const r = await nsRun(lab.ns.lb, 'nft', ['list', 'table', 'netdev', DEFAULT_DSR_TABLE]);
     if (r.code === 0) {
-      lab.mode = /\bjhash\b/.test(r.stdout) ? 'flow' : 'random';
-      const ids = (r.stdout.match(/([0-9a-f]{2}:){5}[0-9a-f]{2}/gi) ?? [])
-        .map(labMemberIdOfMac)
-        .filter((id): id is number => id !== undefined);
+      const st = parseDsrRuleset(r.stdout);
+      lab.mode = st.mode ?? 'random';
+      const ids = st.liveMacs.map(labMemberIdOfMac).filter((id): id is number => id !== undefined);
       lab.lbSet = [...new Set(ids)].sort((a, b) => a - b);
     }
     if (lab.cleanupOnExit) registerExitCleanup(lab);
@@ -243,16 +243,28 @@ export class Lab implements ExitCleanup {
     return this.lbSet;
   }
 
-  /** The nftables ruleset for the current LB mode and member set. */
+  /**
+   * The nftables ruleset for the current LB mode and live set: every member's MAC and
+   * single-IP media range (on the VIP), the live ones in the slot map.
+   */
   lbRuleset(): string {
     return nftablesDsrRuleset({
       iface: LAB_HOST_IFACE,
       vip: LAB_VIP,
       port: LAB_SIP_PORT,
       lbMac: LAB_LB_MAC,
-      members: this.lbSet.map((id) => ({ id, mac: labMemberMac(id) })),
+      members: this.memberIds.map((id) => ({ id, mac: labMemberMac(id), mediaPorts: labMemberMediaPorts(id) })),
+      live: this.lbSet,
       mode: this.mode,
     });
+  }
+
+  /**
+   * From now on the lab outlives this process (`sipfarm lab up`): the exit and signal
+   * handlers no longer remove it; `sipfarm lab down` does.
+   */
+  persist(): void {
+    unregisterExitCleanup(this);
   }
 
   /** Runs a command to completion inside one of the lab's namespaces. Never rejects on a non-zero exit. */
@@ -285,7 +297,8 @@ export class Lab implements ExitCleanup {
     const prev = this.lbSet;
     this.lbSet = next;
     try {
-      await this.applyLb();
+      // Only the slot map changes (what the health checker does): rules and counters stay.
+      await nsMust(this.ns.lb, 'nft', ['-f', '-'], { input: nftablesDsrSetLive(next.map((id) => ({ id, mac: labMemberMac(id) }))) });
     } catch (err) {
       this.lbSet = prev;
       throw err;

@@ -26,6 +26,8 @@ export interface ExecOptions {
 
 export interface LabSpawnOptions {
   stdio?: StdioOptions;
+  /** Own process group, not killed with ours (processes that outlive `sipfarm lab up`). */
+  detached?: boolean;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
 }
@@ -123,7 +125,7 @@ export function nsMust(ns: string, cmd: string, args: readonly string[], opts: E
  * place (no fork), so child.pid is the command's own PID.
  */
 export function nsSpawn(ns: string, cmd: string, args: readonly string[], opts: LabSpawnOptions = {}): ChildProcess {
-  const o: SpawnOptions = { env: toolEnv(opts.env), cwd: opts.cwd, stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'] };
+  const o: SpawnOptions = { env: toolEnv(opts.env), cwd: opts.cwd, stdio: opts.stdio ?? ['ignore', 'pipe', 'pipe'], detached: opts.detached };
   return spawn('ip', nsArgs(ns, cmd, args), o);
 }
 

@@ -36,6 +36,15 @@ export function labMemberAddress(id: number): string {
   return `203.0.113.${10 + id}`;
 }
 
+/**
+ * Single-IP media in the lab: member i owns UDP 10000+500·(i−1) … +499 on the VIP (the
+ * LB maps each range to the member's MAC). 80 members end at 49999.
+ */
+export function labMemberMediaPorts(id: number): { first: number; last: number } {
+  const first = 10000 + 500 * (id - 1);
+  return { first, last: first + 499 };
+}
+
 const MAC_PREFIX = '02:53:46'; // 02 = locally administered; 53 46 = "SF"
 
 function hex2(n: number): string {

@@ -118,23 +118,20 @@ export function probeRequest(vip: string, probeSource?: string): string {
 }
 
 function macOf(m: MemberConfig, opts: LbConfigOptions): string | undefined {
-  const o = opts.memberMacs?.[m.id];
-  if (o !== undefined) return o;
-  const field = (m as MemberConfig & { mac?: unknown }).mac;
-  return typeof field === 'string' ? field : undefined;
+  return opts.memberMacs?.[m.id] ?? m.mac;
 }
 
 /** Resolve the farm config into what an LB needs. Throws LbConfigError. */
 export function lbTarget(cfg: FarmConfig, opts: LbConfigOptions = {}): LbTarget {
   const name = opts.name ?? 'sipfarm';
   if (!NAME_RE.test(name)) throw new LbConfigError('ERR_LB_OPTIONS', `name '${name}' must be a letter then letters, digits, '-' or '_' (at most 32)`);
-  const mode = opts.mode ?? 'random';
+  const mode = opts.mode ?? cfg.lb?.mode ?? 'random';
   if (mode !== 'random' && mode !== 'flow') throw new LbConfigError('ERR_LB_OPTIONS', `mode '${String(mode)}' is neither 'random' nor 'flow'`);
   if (cfg.vip.host.includes(':')) throw new LbConfigError('ERR_LB_ADDRESS', `VIP ${cfg.vip.host}: the LB generators support IPv4 VIPs only`);
   const h = opts.health ?? {};
   const health = {
-    intervalS: h.intervalS ?? 5,
-    retries: h.retries ?? 3,
+    intervalS: h.intervalS ?? cfg.lb?.health.intervalS ?? 5,
+    retries: h.retries ?? cfg.lb?.health.retries ?? 3,
   };
   for (const [k, v] of Object.entries(health)) {
     if (!Number.isInteger(v) || v < 1 || v > 3600) throw new LbConfigError('ERR_LB_OPTIONS', `health.${k} must be an integer 1..3600 (got ${v})`);
@@ -194,8 +191,10 @@ export function generateLbConfig(cfg: FarmConfig, format: LbFormat, opts: LbConf
   const warnings = commonWarnings(cfg, t, format);
   switch (format) {
     case 'nftables': {
-      if (opts.iface === undefined || opts.lbMac === undefined) {
-        throw new LbConfigError('ERR_LB_OPTIONS', 'nftables needs --iface (the LB interface facing the members) and --lb-mac (its MAC)');
+      const iface = opts.iface ?? cfg.lb?.iface;
+      const lbMac = opts.lbMac ?? cfg.lb?.mac;
+      if (iface === undefined || lbMac === undefined) {
+        throw new LbConfigError('ERR_LB_OPTIONS', 'nftables needs --iface (the LB interface facing the members) and --lb-mac (its MAC), or lb.iface and lb.mac in the config');
       }
       const missing = t.members.filter((m) => m.mac === undefined).map((m) => m.id);
       if (missing.length > 0) {
@@ -204,20 +203,21 @@ export function generateLbConfig(cfg: FarmConfig, format: LbFormat, opts: LbConf
       let text: string;
       try {
         text = nftablesDsrRuleset({
-          iface: opts.iface,
+          iface,
           vip: t.vip,
           port: t.port,
-          lbMac: opts.lbMac,
+          lbMac,
           mode: t.mode,
-          members: t.members.map((m) => ({ id: m.id, mac: m.mac as string })),
+          members: t.members.map((m) => ({ id: m.id, mac: m.mac as string, mediaPorts: cfg.members.find((c) => c.id === m.id)?.mediaPorts })),
           table: opts.name === undefined ? undefined : opts.name.replace(/-/g, '_'),
+          mediaAddress: cfg.lb?.mediaAddress,
         });
       } catch (err) {
         if (err instanceof NftablesConfigError) throw new LbConfigError('ERR_LB_OPTIONS', err.message);
         throw err;
       }
-      // The netdev ruleset has no health checks: the operator (or a checker) re-applies it
-      // with the live member set; it replaces the table atomically.
+      // The netdev ruleset has no health checks of its own: `sipfarm lb-health` (src/lb/health.ts)
+      // probes the members and swaps the live set in the table's slot map atomically.
       return { format, text, warnings };
     }
     case 'alteon':

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, LabError } from '../../src/lab/lab.js';
-import { nftablesDsrRuleset, NftablesConfigError } from '../../src/lb/nftables.js';
+import { nftablesDsrRuleset, NftablesConfigError, parseDsrRuleset } from '../../src/lb/nftables.js';
 import { netnsWithPrefix, rootSnapshot } from './helpers/root-snapshot.js';
 import { runSipp } from './helpers/sipp-ns.js';
 import { probeVip, startResponders } from './helpers/udp-probe.js';
@@ -30,13 +30,14 @@ describe('nftablesDsrRuleset', () => {
     ],
   };
 
-  it('random mode: netdev ingress, MAC rewrite, numgen map in id order, fwd back out', () => {
+  it('random mode: netdev ingress, MAC rewrite, numgen over the slot map in id order, fwd back out', () => {
     const text = nftablesDsrRuleset({ ...base, mode: 'random' });
     expect(text).toContain('table netdev sipfarm_dsr {');
     expect(text).toContain('type filter hook ingress device "eth0" priority 0; policy accept;');
     expect(text).toContain(
-      'ip daddr 203.0.113.100 udp dport 5060 ether saddr set 02:53:46:00:00:01 ether daddr set numgen random mod 2 map { 0 : 02:53:46:01:00:01, 1 : 02:53:46:01:00:02 } counter fwd to "eth0"',
+      'ip daddr 203.0.113.100 udp dport 5060 ether saddr set 02:53:46:00:00:01 ether daddr set numgen random mod 240 map @slots counter fwd to "eth0"',
     );
+    expect(text).toContain('elements = { 0 : 02:53:46:01:00:01, 1 : 02:53:46:01:00:02, 2 : 02:53:46:01:00:01,');
     // Atomic replace: the table is declared, deleted and recreated in one transaction.
     expect(text.indexOf('delete table netdev sipfarm_dsr')).toBeLessThan(text.lastIndexOf('table netdev sipfarm_dsr {'));
     expect(text).not.toContain('tcp');
@@ -44,17 +45,19 @@ describe('nftablesDsrRuleset', () => {
 
   it('flow mode hashes source address and port; TCP is always per flow', () => {
     const text = nftablesDsrRuleset({ ...base, mode: 'flow', tcp: true, table: 'lb1' });
-    expect(text).toMatch(/udp dport 5060 .*jhash ip saddr \. udp sport mod 2 seed 0x[0-9a-f]+ map/);
-    expect(text).toMatch(/tcp dport 5060 .*jhash ip saddr \. tcp sport mod 2 seed 0x[0-9a-f]+ map/);
+    expect(text).toMatch(/udp dport 5060 .*jhash ip saddr \. udp sport mod 240 seed 0x[0-9a-f]+ map @slots/);
+    expect(text).toMatch(/tcp dport 5060 .*jhash ip saddr \. tcp sport mod 240 seed 0x[0-9a-f]+ map @slots/);
     expect(text).toContain('table netdev lb1 {');
     const random = nftablesDsrRuleset({ ...base, mode: 'random', tcp: true });
     expect(random).toMatch(/tcp dport 5060 .*jhash ip saddr \. tcp sport/);
   });
 
-  it('no member: datagrams for the VIP are dropped, not forwarded', () => {
-    const text = nftablesDsrRuleset({ ...base, members: [], mode: 'random' });
+  it('no live member: the slot map is empty and datagrams for the VIP end in the drop rules', () => {
+    const text = nftablesDsrRuleset({ ...base, live: [], mode: 'random' });
     expect(text).toContain('ip daddr 203.0.113.100 udp dport 5060 counter drop');
-    expect(text).not.toContain('fwd');
+    expect(text).toContain('ip daddr 203.0.113.100 ip protocol udp ip frag-off & 0x3fff != 0 counter drop');
+    expect(text).not.toContain('elements');
+    expect(nftablesDsrRuleset({ ...base, members: [], mode: 'random' })).not.toContain('elements');
   });
 
   it('refuses bad input with a stable code', () => {
@@ -71,6 +74,15 @@ describe('nftablesDsrRuleset', () => {
     expect(codeOf(() => nftablesDsrRuleset({ ...base, mode: 'random', port: 0 }))).toBe('ERR_NFT_PORT');
     expect(codeOf(() => nftablesDsrRuleset({ ...base, mode: 'random', iface: 'eth0"; flush ruleset' }))).toBe('ERR_NFT_IFACE');
     expect(codeOf(() => nftablesDsrRuleset({ ...base, mode: 'random', members: [base.members[0], base.members[0]] }))).toBe('ERR_NFT_MEMBER');
+    expect(codeOf(() => nftablesDsrRuleset({ ...base, mode: 'random', live: [9] }))).toBe('ERR_NFT_MEMBER');
+    const media = (a: [number, number], b: [number, number]) => [
+      { ...base.members[0], mediaPorts: { first: a[0], last: a[1] } },
+      { ...base.members[1], mediaPorts: { first: b[0], last: b[1] } },
+    ];
+    expect(codeOf(() => nftablesDsrRuleset({ ...base, mode: 'random', members: media([20000, 29999], [29000, 39999]) }))).toBe('ERR_NFT_PORT');
+    expect(codeOf(() => nftablesDsrRuleset({ ...base, mode: 'random', members: media([5000, 5999], [30000, 39999]) }))).toBe('ERR_NFT_PORT');
+    // The same range on another media address than the VIP may include 5060.
+    expect(codeOf(() => nftablesDsrRuleset({ ...base, mode: 'random', mediaAddress: '203.0.113.200', members: media([5000, 5999], [30000, 39999]) }))).toBeUndefined();
   });
 });
 
@@ -103,7 +115,9 @@ describe.skipIf(unavailable !== undefined)('network-namespace lab', () => {
     const route = await lab.exec(lab.ns.client, 'ip', ['route', 'get', lab.vip]);
     expect(route.stdout).toContain('via 198.51.100.1 dev eth0');
     const rules = await lab.exec(lab.ns.lb, 'nft', ['list', 'ruleset']);
-    expect(rules.stdout).toContain('numgen random mod 3');
+    expect(rules.stdout).toContain('numgen random mod 240 map @slots');
+    // Single-IP media ranges map to their members.
+    expect(rules.stdout).toContain('udp dport 10500-10999 ether saddr set 02:53:46:00:00:01 ether daddr set 02:53:46:01:00:02');
     expect(lab.lbMembers).toEqual([1, 2, 3]);
     // The bridge learnt every host's MAC while the lab came up.
     const fdb = await lab.exec(lab.ns.switch, 'bridge', ['fdb', 'show', 'br', 'br0']);
@@ -135,7 +149,7 @@ describe.skipIf(unavailable !== undefined)('network-namespace lab', () => {
       const st = await again.status();
       expect(st.missing).toEqual([]);
       expect(st.present.sort()).toEqual(lab.allNamespaces().sort());
-      expect(st.lbRuleset).toContain('numgen random mod 2');
+      expect(parseDsrRuleset(st.lbRuleset)).toEqual({ mode: 'random', liveMacs: [lab.memberMac(1), lab.memberMac(3)] });
     } finally {
       await lab.setLbMembers([1, 2, 3]);
     }
@@ -158,7 +172,7 @@ describe.skipIf(unavailable !== undefined)('network-namespace lab', () => {
       expect(fdb.stdout).not.toMatch(/02:53:46:00:00:0a dev p-lb/);
       // Replies did not go through the LB: its forward counter saw only the requests.
       const counter = await lab.exec(lab.ns.lb, 'nft', ['list', 'ruleset']);
-      const packets = Number(/counter packets (\d+)/.exec(counter.stdout)?.[1]);
+      const packets = Number(/udp dport 5060 .*counter packets (\d+)/.exec(counter.stdout)?.[1]);
       expect(packets).toBeGreaterThanOrEqual(60);
 
       // The LB's health check drops member 3: nobody sends to it any more.

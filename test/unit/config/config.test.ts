@@ -61,6 +61,19 @@ describe('example config', () => {
   });
 });
 
+describe('LB fields', () => {
+  it('members[].mac, members[].mediaPorts and the lb section', () => {
+    const cfg = parseConfig(MINIMAL.replace('address: 127.0.0.1:7000', 'address: 127.0.0.1:7000\n    mac: "02:AA:00:00:00:01"\n    mediaPorts: 20000-29999')
+      + '  - { id: 2, address: 127.0.0.1:7002, mediaPorts: 30000 }\nlb: { iface: eth1, mac: "02:00:00:00:00:FE", mode: flow, health: { intervalS: 2 }, mediaAddress: 198.51.100.20 }\n');
+    expect(cfg.members[0]).toMatchObject({ mac: '02:aa:00:00:00:01', mediaPorts: { first: 20000, last: 29999 } });
+    expect(cfg.members[2].mediaPorts).toEqual({ first: 30000, last: 30000 });
+    expect(cfg.lb).toEqual({ iface: 'eth1', mac: '02:00:00:00:00:fe', mode: 'flow', health: { intervalS: 2, retries: 3 }, mediaAddress: '198.51.100.20' });
+    expect(publicConfig(cfg).members).toContainEqual(expect.objectContaining({ id: 0, mac: '02:aa:00:00:00:01', mediaPorts: '20000-29999' }));
+    expect(parseConfig(MINIMAL).lb).toBeUndefined();
+    expect(parseConfig(MINIMAL + 'lb: {}\n').lb).toEqual({ mode: 'random', health: { intervalS: 5, retries: 3 } });
+  });
+});
+
 describe('defaults', () => {
   it('fills every optional field', () => {
     const cfg: FarmConfig = parseConfig(MINIMAL);
@@ -180,6 +193,20 @@ describe('errors name the field', () => {
     ['heartbeat not a mapping', MINIMAL + 'heartbeat: 200\n', 'heartbeat', /must be a mapping/],
     ['outboundProxy is the VIP', MINIMAL + 'outboundProxy: 198.51.100.10:5060\n', 'outboundProxy', /loop/],
     ['metrics without port', MINIMAL + 'metrics: 127.0.0.1\n', 'metrics', /must be host:port/],
+    ['member mac bad', MINIMAL + '  - { id: 2, address: 127.0.0.1:7002, mac: "02:00:00:00:01" }\n', 'members[2].mac', /not a MAC address/],
+    ['member mac twice', MINIMAL.replace('address: 127.0.0.1:7000', 'address: 127.0.0.1:7000\n    mac: "02:00:00:00:00:01"') + '  - { id: 2, address: 127.0.0.1:7002, mac: "02:00:00:00:00:01" }\n', 'members[2].mac', /already used by members\[0\]/],
+    ['mediaPorts not a range', MINIMAL + '  - { id: 2, address: 127.0.0.1:7002, mediaPorts: "20000..29999" }\n', 'members[2].mediaPorts', /port range like "20000-29999"/],
+    ['mediaPorts reversed', MINIMAL + '  - { id: 2, address: 127.0.0.1:7002, mediaPorts: 30000-20000 }\n', 'members[2].mediaPorts', /first <= last/],
+    ['mediaPorts below 1024', MINIMAL + '  - { id: 2, address: 127.0.0.1:7002, mediaPorts: 100-200 }\n', 'members[2].mediaPorts', /1024\.\.65535/],
+    ['mediaPorts overlap', MINIMAL.replace('address: 127.0.0.1:7000', 'address: 127.0.0.1:7000\n    mediaPorts: 20000-29999') + '  - { id: 2, address: 127.0.0.1:7002, mediaPorts: 29000-39999 }\n', 'members[2].mediaPorts', /overlaps members\[0\]\.mediaPorts/],
+    ['mediaPorts on the VIP include SIP', MINIMAL.replace('address: 127.0.0.1:7000', 'address: 127.0.0.1:7000\n    mediaPorts: 5000-5999') + 'lb: {}\n', 'members[0].mediaPorts', /includes the VIP's SIP port 5060/],
+    ['lb unknown key', MINIMAL + 'lb: { iface: eth1, modee: flow }\n', 'lb.modee', /did you mean "mode"/],
+    ['lb mode', MINIMAL + 'lb: { mode: sticky }\n', 'lb.mode', /must be random or flow/],
+    ['lb iface', MINIMAL + 'lb: { iface: "eth0; flush" }\n', 'lb.iface', /not an interface name/],
+    ['lb mac', MINIMAL + 'lb: { mac: "nope" }\n', 'lb.mac', /not a MAC address/],
+    ['lb health retries', MINIMAL + 'lb: { health: { retries: 0 } }\n', 'lb.health.retries', /1\.\.100/],
+    ['lb health unknown key', MINIMAL + 'lb: { health: { interval: 2 } }\n', 'lb.health.interval', /did you mean "intervalS"/],
+    ['lb mediaAddress', MINIMAL + 'lb: { mediaAddress: media.example.com }\n', 'lb.mediaAddress', /must be an IP address/],
   ];
   for (const [what, text, field, re] of cases) {
     it(what, () => {

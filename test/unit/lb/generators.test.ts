@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, parseConfig } from '../../../src/cli/config.js';
 import { runLbConfig } from '../../../src/cli/lb-config.js';
 import { generateLbConfig, lbTarget, LbConfigError, probeRequest, type LbConfigOptions, type LbFormat } from '../../../src/lb/index.js';
+import { DSR_SLOTS, dsrSlotMacs, nftablesDsrRuleset, nftablesDsrSetLive, parseDsrRuleset } from '../../../src/lb/nftables.js';
 
 const VEC = resolve(import.meta.dirname, '../../vectors/lb');
 const cfg = loadConfig(join(VEC, 'farm.yaml'));
@@ -88,10 +89,73 @@ describe('what every vendor format says', () => {
     }
   });
 
-  it('nftables goes through the existing nftables generator', () => {
+  it('nftables goes through the nftables generator: slot map of every member, fragments before ports, media ranges', () => {
     const t = text('nftables', NFT_OPTS);
-    expect(t).toContain('ether daddr set numgen random mod 3 map { 0 : 02:53:46:01:00:01, 1 : 02:53:46:01:00:02, 2 : 02:53:46:01:00:03 }');
-    expect(t).toContain('fwd to "eth1"');
+    expect(t).toContain(`ether daddr set numgen random mod ${DSR_SLOTS} map @slots counter fwd to "eth1"`);
+    expect(t).toContain('elements = { 0 : 02:53:46:01:00:01, 1 : 02:53:46:01:00:02, 2 : 02:53:46:01:00:03, 3 : 02:53:46:01:00:01,');
+    const lines = t.split('\n');
+    const frag = lines.findIndex((l) => l.includes('ip frag-off & 0x3fff != 0') && l.includes('fwd'));
+    const sip = lines.findIndex((l) => l.includes('udp dport 5060') && l.includes('fwd'));
+    // Every fragment (the first one too) is hashed on source and IP id, before any port rule.
+    expect(lines[frag]).toContain('ip daddr 198.51.100.10 ip protocol udp ip frag-off & 0x3fff != 0 ether saddr set 02:53:46:00:00:01 ether daddr set jhash ip saddr . ip id mod 240');
+    expect(frag).toBeGreaterThan(0);
+    expect(frag).toBeLessThan(sip);
+    // Single-IP media: one rule per member range, straight to that member's MAC.
+    expect(t).toContain('ip daddr 198.51.100.10 udp dport 20000-29999 ether saddr set 02:53:46:00:00:01 ether daddr set 02:53:46:01:00:01 counter fwd to "eth1"');
+    expect(t).toContain('udp dport 40000-49999 ether saddr set 02:53:46:00:00:01 ether daddr set 02:53:46:01:00:03 counter');
+    // Health probes go to the members' own addresses: every rule is about the VIP only.
+    for (const l of lines.filter((x) => /^\s+ip /.test(x))) expect(l).toMatch(/^\s+ip daddr 198\.51\.100\.10 /);
+    // Flow mode: UDP per source address and port; TCP (when on) always per flow.
+    const flow = text('nftables', { ...NFT_OPTS, mode: 'flow' });
+    expect(flow).toMatch(/udp dport 5060 .*jhash ip saddr \. udp sport mod 240 seed 0x[0-9a-f]+ map @slots/);
+  });
+
+  it('nftables takes iface, LB MAC, mode and member MACs from the config (lb section, members[].mac)', () => {
+    const c = parseConfig(`
+vip: 198.51.100.10
+key: "golden-files-key-0123456789abcdef"
+lb: { iface: eth2, mac: "02:00:00:00:00:fe", mode: flow, mediaAddress: 198.51.100.20 }
+members:
+  - { id: 1, address: 203.0.113.11:5080, mac: "02:00:00:00:01:01", mediaPorts: 20000-20999 }
+  - { id: 2, address: 203.0.113.12:5080, mac: "02:00:00:00:01:02" }
+`);
+    const t = generateLbConfig(c, 'nftables').text;
+    expect(t).toContain('device "eth2"');
+    expect(t).toContain('ether saddr set 02:00:00:00:00:fe');
+    expect(t).toContain('jhash ip saddr . udp sport');
+    expect(t).toContain('ip daddr 198.51.100.20 udp dport 20000-20999 ether saddr set 02:00:00:00:00:fe ether daddr set 02:00:00:00:01:01');
+    expect(t).toContain('1 : 02:00:00:00:01:02');
+    // The command line wins over the config.
+    expect(generateLbConfig(c, 'nftables', { mode: 'random', iface: 'eth9' }).text).toMatch(/device "eth9"[\s\S]*numgen random/);
+  });
+
+  it('slot map: every live member gets its share; the set-live transaction replaces only the map', () => {
+    const three = dsrSlotMacs([{ id: 3, mac: '02:00:00:00:00:03' }, { id: 1, mac: '02:00:00:00:00:01' }, { id: 2, mac: '02:00:00:00:00:02' }]);
+    expect(three.length).toBe(DSR_SLOTS);
+    expect(three.slice(0, 4)).toEqual(['02:00:00:00:00:01', '02:00:00:00:00:02', '02:00:00:00:00:03', '02:00:00:00:00:01']);
+    for (const n of [1, 2, 3, 4, 5, 6, 7, 11]) {
+      const macs = dsrSlotMacs(Array.from({ length: n }, (_, i) => ({ id: i, mac: `02:00:00:00:00:${String(i).padStart(2, '0')}` })));
+      const counts = new Map<string, number>();
+      for (const m of macs) counts.set(m, (counts.get(m) ?? 0) + 1);
+      expect(counts.size).toBe(n);
+      expect(Math.max(...counts.values()) - Math.min(...counts.values())).toBeLessThanOrEqual(1);
+    }
+    expect(dsrSlotMacs([])).toEqual([]);
+    const upd = nftablesDsrSetLive([{ id: 2, mac: '02:53:46:01:00:02' }], 'lb1');
+    expect(upd.split('\n')[0]).toBe('flush map netdev lb1 slots');
+    expect(upd).toContain('add element netdev lb1 slots { 0 : 02:53:46:01:00:02, 1 : 02:53:46:01:00:02,');
+    expect(upd).not.toMatch(/table|chain|rule/);
+    expect(nftablesDsrSetLive([])).toBe('flush map netdev sipfarm_dsr slots\n');
+  });
+
+  it('the live set and mode read back from the ruleset text', () => {
+    const members = [{ id: 1, mac: '02:53:46:01:00:01', mediaPorts: { first: 20000, last: 20999 } }, { id: 2, mac: '02:53:46:01:00:02' }];
+    const t = nftablesDsrRuleset({ iface: 'eth0', vip: '203.0.113.100', port: 5060, lbMac: '02:53:46:00:00:01', members, live: [2], mode: 'random' });
+    // Member 1's media rule names its MAC, but only member 2 is in the slot map.
+    expect(parseDsrRuleset(t)).toEqual({ mode: 'random', liveMacs: ['02:53:46:01:00:02'] });
+    const f = nftablesDsrRuleset({ iface: 'eth0', vip: '203.0.113.100', port: 5060, lbMac: '02:53:46:00:00:01', members, live: [], mode: 'flow' });
+    expect(parseDsrRuleset(f)).toEqual({ mode: 'flow', liveMacs: [] });
+    expect(f).not.toContain('elements');
   });
 
   it('the probe is a user-less OPTIONS with Max-Forwards 0 and rport (kept local by classifier rule 5)', () => {

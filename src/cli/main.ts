@@ -14,6 +14,7 @@ import { runCheck } from './check.js';
 import { runLbConfig } from './lb-config.js';
 import { runLbHealth } from './lb-health.js';
 import { runLab } from './lab.js';
+import { runReplay } from './replay.js';
 
 const USAGE = `usage: sipfarm <command> [options]
 
@@ -33,6 +34,9 @@ commands:
         health checker of the nftables LB: probes each member, updates the live set
   lab up [--members N] [--mode random|flow] [--with-farm] | down [PREFIX] | status
         a network-namespace lab (client, LB, members; root) that stays until down
+  replay --target HOST:PORT (--pcap FILE | --flow KIND) [--rate PPS] ...
+        send SIP at a rate (from a capture or a call-flow generator); offered, answered,
+        lost and latency percentiles (sipfarm replay --help for all options)
   help  this text
 `;
 
@@ -124,6 +128,9 @@ async function main(): Promise<void> {
       break;
     case 'lb-health':
       process.exitCode = await runLbHealth(rest);
+      break;
+    case 'replay':
+      process.exitCode = await runReplay(rest);
       break;
     case 'lab':
       process.exitCode = await runLab(rest);

@@ -235,7 +235,7 @@ export class FarmMember {
         handlers: {
           local: (payload, src, outcome, ringOwner) => {
             if (outcome === Outcome.SECOND_CHANCE) this.secondChance(payload, ringOwner, src.address, src.port);
-            else this.slow.receive(payload, src);
+            else this.slow.receive(payload, { address: src.address, port: src.port, local: src.local === vip.host ? undefined : src.local });
           },
           relayed: (payload, src, flags) => this.onRelayed(payload, src.address, src.port, flags),
           control: (kind, origin, payload) => this.onControl(kind, origin, payload),
@@ -245,7 +245,8 @@ export class FarmMember {
     } else {
       if (this.vipTransport === undefined) this.vipSocket = await bindUdp(vip.host, vip.port, (buf, r) => this.receiveVip(buf, r.address, r.port));
       this.farmSocket = await bindUdp(this.self.address.host, this.self.address.port, (buf) => this.onFarm(buf));
-      if (this.self.sip) this.sipSocket = await bindUdp(this.self.sip.host, this.self.sip.port, (buf, r) => this.receiveVip(buf, r.address, r.port));
+      const sipHost = this.self.sip?.host;
+      if (this.self.sip) this.sipSocket = await bindUdp(this.self.sip.host, this.self.sip.port, (buf, r) => this.receiveVip(buf, r.address, r.port, sipHost));
       // One connected socket per peer for relays: a connected send skips dgram's
       // per-datagram address lookup (the biggest cost of an unconnected send in Node).
       for (const peer of this.peers.values()) {
@@ -323,12 +324,12 @@ export class FarmMember {
   // ---- fast path ------------------------------------------------------------------------
 
   /** A datagram that reached the VIP (from the LB, or a client directly). */
-  receiveVip(buf: Buffer, address: string, port: number): void {
+  receiveVip(buf: Buffer, address: string, port: number, local?: string): void {
     const v = this.verdictVip;
     const action = classify(buf, buf.length, address, Arrival.DIRECT, this.tables, this.scanVip, v);
     if (action === Action.LOCAL) {
       this.outcomes.v[v.outcome]++;
-      this.slow.receive(buf, { address, port });
+      this.slow.receive(buf, { address, port, local });
     } else if (action === Action.RELAY) {
       this.outcomes.v[v.outcome]++;
       if (!v.secondChance) this.relay(buf, v.owner, 0, HOP_NORMAL, address, port);
@@ -449,11 +450,14 @@ export class FarmMember {
       this.vipTransport.send(buf, dest);
       return;
     }
+    // Answers to requests that came to the member's own address leave from it (LB probes).
+    const fromOwn = dest.local !== undefined && this.self.sip !== undefined && dest.local === this.self.sip.host;
     if (this.nativeIo !== null) {
-      if (this.nativeIo.sendSip(buf, dest) < 0) throw new Error(`send to ${dest.address}:${dest.port} failed`);
+      const sock = fromOwn && this.nativeIo.sip !== null ? this.nativeIo.sip : this.nativeIo.vip;
+      if (sock.send(buf, dest.port, dest.address) < 0) throw new Error(`send to ${dest.address}:${dest.port} failed`);
       return;
     }
-    const s = this.vipSocket;
+    const s = fromOwn && this.sipSocket !== null ? this.sipSocket : this.vipSocket;
     if (s === null) throw new Error('VIP socket closed');
     s.send(buf, dest.port, dest.address);
   }

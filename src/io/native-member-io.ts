@@ -16,7 +16,12 @@ import { NativeFarmContext, loadNative, type NativeAddon } from '../fastpath/nat
 import { NativeUdpSocket, type NativeBatch, type NativeUdpCounters } from './native-udp.js';
 
 export interface Endpoint { host: string; port: number }
-export interface Source { address: string; port: number }
+export interface Source {
+  address: string;
+  port: number;
+  /** local address the datagram arrived on (IP_PKTINFO), for direct arrivals */
+  local?: string;
+}
 
 export interface NativeMemberHandlers {
   /**
@@ -84,7 +89,7 @@ export class NativeMemberIo {
       if (sip) opened.push(sip);
       const onDirect = (b: NativeBatch): void => {
         for (let i = 0; i < b.count; i++) {
-          o.handlers.local(Buffer.from(b.payload(i)), { address: b.srcAddress(i), port: b.srcPort(i) }, b.outcome(i), b.ringOwner(i));
+          o.handlers.local(Buffer.from(b.payload(i)), { address: b.srcAddress(i), port: b.srcPort(i), local: b.localAddress(i) }, b.outcome(i), b.ringOwner(i));
         }
       };
       farm.start((b) => {

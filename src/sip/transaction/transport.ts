@@ -6,6 +6,12 @@ import type { SipMessage } from '../message.js';
 export interface Destination {
   address: string;
   port: number;
+  /**
+   * The local address the request arrived on, when it was not the VIP (a member's own
+   * SIP address, where LB health probes go). Responses leave from that address: an LB
+   * matches a probe's answer by its source.
+   */
+  local?: string;
 }
 
 /**
@@ -32,7 +38,7 @@ const DEFAULT_SIPS_PORT = 5061;
  */
 export function responseDestination(req: SipMessage, src: Destination): Destination {
   const via = req.topVia();
-  if (via === undefined) return { address: src.address, port: src.port };
+  if (via === undefined) return { address: src.address, port: src.port, local: src.local };
   const received = via.params.get('received');
   const address = received ? stripBrackets(received) : src.address;
   let port: number;
@@ -46,7 +52,7 @@ export function responseDestination(req: SipMessage, src: Destination): Destinat
   } else {
     port = via.transport.toUpperCase() === 'TLS' ? DEFAULT_SIPS_PORT : DEFAULT_SIP_PORT;
   }
-  return { address, port };
+  return { address, port, local: src.local };
 }
 
 function isPort(s: string): boolean {

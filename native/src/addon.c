@@ -139,6 +139,7 @@ static napi_value constants(napi_env env, napi_callback_info info) {
 static void ctx_finalize(napi_env env, void *data, void *hint) {
   (void)env; (void)hint;
   sf_ctx *c = data;
+  sf_l2_close(&c->l2);
   sf_hmac_free(c->key);
   sf_replay_free(&c->replay);
   free(c->ring_copy);
@@ -160,6 +161,7 @@ static napi_value create_context(napi_env env, napi_callback_info info) {
     return sf_throw(env, "NATIVE_BAD_ARG", "replay window must be a power of two in 32..65536");
   }
   c->t.max_message_size = SF_SCAN_MAX_DATAGRAM;
+  sf_l2_init_state(&c->l2);
   if (napi_create_external(env, c, ctx_finalize, NULL, &ext) != napi_ok) {
     ctx_finalize(env, c, NULL);
     return sf_throw(env, "NATIVE_NAPI", "napi_create_external failed");
@@ -473,6 +475,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   NAPI_CALL(env, napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   NAPI_CALL(env, sf_udp_init(env, exports));
+  NAPI_CALL(env, sf_l2_init(env, exports));
   return exports;
 }
 

@@ -6,8 +6,23 @@
 
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include <netpacket/packet.h>
 #include <sys/socket.h>
 #include "sf.h"
+
+/* The l2 relay of a context (l2.c): the AF_PACKET socket on the LB segment (fd -1 = send
+ * relays as envelopes), the owners' MACs, and the loop-guard mark every VIP socket of the
+ * context checks (tos 0 = guard off, and then no frames are sent either). */
+typedef struct sf_l2 {
+  int fd, ifindex;
+  uint32_t mtu;
+  uint8_t tos; /* DSCP << 2 */
+  uint8_t own_mac[6];
+  uint8_t has_mac[256];
+  uint8_t mac[256][6];
+  struct sockaddr_ll dst; /* interface + ETH_P_IP; the MAC is in the frame itself */
+  double counters[SF_L2_COUNTER_COUNT];
+} sf_l2;
 
 /* Everything the fast path reads, written only by the control plane through JS calls:
  * ownership tables, peers' farm addresses, the envelope key, sequencer and replay window.
@@ -22,6 +37,7 @@ typedef struct sf_ctx {
   sf_replay replay;
   uint32_t epoch, boot;
   uint64_t next_seq; /* envelope.ts EnvelopeSequencer: boot moves up when seq would wrap */
+  sf_l2 l2;
 } sf_ctx;
 
 /* Next (boot, seq) for an envelope about to be sent. */
@@ -59,5 +75,18 @@ socklen_t sf_sockaddr_of(napi_env env, napi_value ip, uint32_t port, struct sock
 
 /* udp.c */
 napi_status sf_udp_init(napi_env env, napi_value exports);
+
+/* l2.c */
+napi_status sf_l2_init(napi_env env, napi_value exports);
+void sf_l2_init_state(sf_l2 *l);
+void sf_l2_close(sf_l2 *l);
+/* Builds the frame for a relay to owner in the headroom before payload; returns its
+ * length, or -SF_L2_FALLBACK_* when it must go as an envelope instead (nothing written). */
+int sf_l2_prepare(sf_l2 *l, int owner, int family, const uint8_t src[16], uint16_t sport, const uint8_t dst[16],
+                  uint16_t dport, uint8_t *payload, uint32_t len);
+/* Is this TOS byte (IP_RECVTOS / IPV6_RECVTCLASS) the farm's loop-guard mark? ECN bits ignored. */
+static inline int sf_l2_marked(const sf_l2 *l, int tos) {
+  return l->tos != 0 && tos >= 0 && ((uint8_t)tos & 0xfc) == l->tos;
+}
 
 #endif

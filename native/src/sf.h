@@ -100,4 +100,24 @@ int32_t sf_env_encode(const sf_env_header *h, const uint8_t *payload, size_t n, 
 int sf_env_decode(const uint8_t *b, size_t len, struct sf_hmac *key, const uint8_t *is_member, sf_replay *replay,
                   sf_env_header *h, uint32_t *payload_len);
 
+/* ---- l2.c (src/io/l2-relay.ts) ------------------------------------------------------ */
+/* Ethernet II 14 + IPv4 20 (no options) + UDP 8, written into the arena headroom. */
+#define SF_L2_HEADER_SIZE 42
+/* l2 counters (src/io/l2-relay.ts L2_COUNTER_NAMES, same order; append-only). The
+ * FALLBACK_* ones went out as udp envelopes instead of frames. */
+enum {
+  SF_L2_SENT = 0,
+  SF_L2_FALLBACK_MTU = 1,
+  SF_L2_FALLBACK_NO_MAC = 2,
+  SF_L2_FALLBACK_FAMILY = 3,
+  SF_L2_FALLBACK_SECOND_CHANCE = 4,
+  SF_L2_SEND_FAILED = 5,
+  SF_L2_MARKED_IN = 6,
+  SF_L2_COUNTER_COUNT = 7
+};
+/* Writes Ethernet/IPv4/UDP headers into f[0, 42) for the payload_len bytes at f + 42,
+ * both checksums computed; tos is the whole TOS byte (DSCP << 2). Returns the frame length. */
+size_t sf_l2_build(uint8_t *f, const uint8_t dst_mac[6], const uint8_t src_mac[6], const uint8_t src_ip[4], uint16_t sport,
+                   const uint8_t dst_ip[4], uint16_t dport, uint8_t tos, uint32_t payload_len);
+
 #endif

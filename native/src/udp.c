@@ -4,7 +4,10 @@
  * batch as offsets into a shared arena (meta words: src/fastpath/native.ts NativeMeta).
  *
  * Roles:
- *   VIP   datagrams from the LB / clients: classify → LOCAL (to JS) / RELAY (in C) / DROP
+ *   VIP   datagrams from the LB / clients: classify → LOCAL (to JS) / RELAY (in C) / DROP;
+ *         with the context's l2 relay open (l2.c) relays leave as Ethernet frames to the
+ *         owner's MAC instead of envelopes, and a datagram carrying the farm's DSCP mark
+ *         (IP_RECVTOS) arrived that way: classified RELAYED, never relayed again
  *   FARM  envelopes from peers: verify (MAC, replay) → payload to JS with the original
  *         source; rejects counted per reason
  *   PLAIN everything to JS (no classification) — e.g. the member's own SIP port
@@ -48,8 +51,8 @@ typedef struct sf_sock {
   int32_t *meta;
   uint32_t slot, stride, batch;
   double *outcomes, *drops, *rejects;
-  struct mmsghdr *msgs, *smsgs;
-  struct iovec *iov, *siov;
+  struct mmsghdr *msgs, *smsgs, *lmsgs; /* lmsgs: l2 frames (VIP sockets) */
+  struct iovec *iov, *siov, *liov;
   struct sockaddr_storage *names;
   uint8_t (*ctl)[CTL_SIZE];
   uint8_t bound_addr[16];
@@ -62,6 +65,7 @@ static uint32_t stride_of(uint32_t slot) {
 
 static void free_sock_memory(sf_sock *s) {
   free(s->msgs); free(s->smsgs); free(s->iov); free(s->siov); free(s->names); free(s->ctl);
+  free(s->lmsgs); free(s->liov);
   free(s);
 }
 
@@ -172,6 +176,12 @@ static napi_value udp_create(napi_env env, napi_callback_info info) {
                     : setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) != 0)
       goto fail;
   }
+  if (role == ROLE_VIP) {
+    /* The l2 relay's loop guard reads each datagram's DSCP (l2.c): a TOS/TCLASS cmsg. */
+    if (family == 4 ? setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof one) != 0
+                    : setsockopt(fd, IPPROTO_IPV6, IPV6_RECVTCLASS, &one, sizeof one) != 0)
+      goto fail;
+  }
   /* Capped by net.core.{r,w}mem_max: a smaller buffer is not an error. */
   if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
   if (sndbuf > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
@@ -259,9 +269,11 @@ static napi_value udp_reuseport_random(napi_env env, napi_callback_info info) {
 
 /* ---- the receive loop --------------------------------------------------------------- */
 
-static void local_of(sf_sock *s, struct msghdr *mh, uint8_t out[16], int32_t *ifindex) {
+/* The local address and interface (IP_PKTINFO) and the TOS byte (-1 when absent). */
+static void local_of(sf_sock *s, struct msghdr *mh, uint8_t out[16], int32_t *ifindex, int *tos) {
   memcpy(out, s->bound_addr, 16);
   *ifindex = 0;
+  *tos = -1;
   for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
     if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
       struct in_pktinfo pi;
@@ -274,6 +286,12 @@ static void local_of(sf_sock *s, struct msghdr *mh, uint8_t out[16], int32_t *if
       memcpy(&pi, CMSG_DATA(c), sizeof pi);
       memcpy(out, &pi.ipi6_addr, 16);
       *ifindex = (int32_t)pi.ipi6_ifindex;
+    } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS) {
+      *tos = *(const uint8_t *)CMSG_DATA(c);
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_TCLASS) {
+      int tc;
+      memcpy(&tc, CMSG_DATA(c), sizeof tc);
+      *tos = tc & 0xff;
     }
   }
 }
@@ -318,6 +336,31 @@ static void flush_relays(sf_sock *s, uint32_t n) {
   if (sent < n) s->drops[SF_DROP_RELAY_SEND_FAILED] += n - sent;
 }
 
+/* The l2 relays of a batch: one sendmmsg on the context's AF_PACKET socket. */
+static void flush_l2(sf_sock *s, uint32_t n) {
+  sf_l2 *l = &s->ctx->l2;
+  uint32_t sent = 0;
+  while (l->fd >= 0 && sent < n) {
+    int r = sendmmsg(l->fd, s->lmsgs + sent, n - sent, MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+        l->counters[SF_L2_SEND_FAILED]++;
+        s->drops[SF_DROP_RELAY_SEND_FAILED]++;
+        sent++;
+        continue;
+      }
+      break;
+    }
+    sent += (uint32_t)r;
+  }
+  l->counters[SF_L2_SENT] += sent;
+  if (sent < n) {
+    l->counters[SF_L2_SEND_FAILED] += n - sent;
+    s->drops[SF_DROP_RELAY_SEND_FAILED] += n - sent;
+  }
+}
+
 /* Calls the JS batch callback; returns 0 if the socket was closed meanwhile. */
 static int deliver(sf_sock *s, uint32_t count) {
   napi_env env = s->env;
@@ -338,7 +381,7 @@ static int deliver(sf_sock *s, uint32_t count) {
 
 static void process_batch(sf_sock *s, int n) {
   sf_ctx *c = s->ctx;
-  uint32_t k = 0, nrelay = 0;
+  uint32_t k = 0, nrelay = 0, nl2 = 0;
   sf_scan scan;
   sf_verdict v;
   for (int i = 0; i < n; i++) {
@@ -350,8 +393,9 @@ static void process_batch(sf_sock *s, int n) {
     uint16_t src_port;
     int family;
     int32_t ifindex;
+    int tos;
     addr_bytes(&s->names[i], src, &src_port, &family);
-    local_of(s, mh, local, &ifindex);
+    local_of(s, mh, local, &ifindex, &tos);
     if (mh->msg_flags & MSG_TRUNC) {
       /* larger than the slot: never the whole datagram, so never classified */
       if (s->drops != NULL) s->drops[s->role == ROLE_FARM ? SF_DROP_ENVELOPE : SF_DROP_TOO_LARGE]++;
@@ -381,9 +425,20 @@ static void process_batch(sf_sock *s, int n) {
     }
     /* ROLE_VIP: DESIGN "Classification" */
     uint32_t src_v4 = family == 4 ? ((uint32_t)src[0] << 24 | (uint32_t)src[1] << 16 | (uint32_t)src[2] << 8 | src[3]) : 0;
-    int a = sf_classify(p, len, src_v4, SF_ARRIVAL_DIRECT, &c->t, &scan, &v);
+    /* The l2 loop guard: a frame another member relayed carries the farm's mark. */
+    int marked = sf_l2_marked(&c->l2, tos);
+    int a = sf_classify(p, len, src_v4, marked ? SF_ARRIVAL_RELAYED : SF_ARRIVAL_DIRECT, &c->t, &scan, &v);
     if (a == SF_ACTION_DROP) {
       s->drops[v.drop]++;
+      continue;
+    }
+    if (marked) {
+      /* DESIGN rule 1: relayed once, handled here (the classifier never relays a RELAYED
+       * arrival); counted like an envelope's payload. */
+      c->l2.counters[SF_L2_MARKED_IN]++;
+      s->outcomes[SF_OUTCOME_RELAYED_IN]++;
+      emit(s, k++, off, len, family, src_port, s->bound_port, SF_OUTCOME_RELAYED_IN, 0, 0, 255, 0, src, local, v.ring_owner,
+           ifindex);
       continue;
     }
     s->outcomes[v.outcome]++;
@@ -395,6 +450,25 @@ static void process_batch(sf_sock *s, int n) {
     if (!c->peer_known[v.owner] || c->peer_len[v.owner] == 0) {
       s->drops[SF_DROP_NO_LIVE_MEMBER]++;
       continue;
+    }
+    if (c->l2.fd >= 0 && c->l2.tos != 0) {
+      /* l2 relay: the frame the LB would have sent the owner, marked (l2.c). A second
+       * chance needs the envelope's flag and hop, which a frame cannot carry. */
+      int r = v.second_chance ? -SF_L2_FALLBACK_SECOND_CHANCE
+                              : sf_l2_prepare(&c->l2, v.owner, family, src, src_port, local, s->bound_port, p, len);
+      if (r > 0) {
+        struct mmsghdr *lm = &s->lmsgs[nl2];
+        s->liov[nl2].iov_base = p - SF_L2_HEADER_SIZE;
+        s->liov[nl2].iov_len = (size_t)r;
+        memset(&lm->msg_hdr, 0, sizeof lm->msg_hdr);
+        lm->msg_hdr.msg_iov = &s->liov[nl2];
+        lm->msg_hdr.msg_iovlen = 1;
+        lm->msg_hdr.msg_name = &c->l2.dst;
+        lm->msg_hdr.msg_namelen = sizeof c->l2.dst;
+        nl2++;
+        continue;
+      }
+      c->l2.counters[-r]++; /* too big, no MAC, IPv6, second chance: the envelope below */
     }
     sf_env_header h;
     h.kind = SF_ENV_KIND_RELAY;
@@ -426,6 +500,7 @@ static void process_batch(sf_sock *s, int n) {
     nrelay++;
   }
   if (nrelay > 0) flush_relays(s, nrelay);
+  if (nl2 > 0) flush_l2(s, nl2);
   if (k > 0) deliver(s, k);
 }
 
@@ -500,7 +575,10 @@ static napi_value udp_start(napi_env env, napi_callback_info info) {
   s->siov = calloc(batch, sizeof *s->siov);
   s->names = calloc(batch, sizeof *s->names);
   s->ctl = calloc(batch, CTL_SIZE);
-  if (!s->msgs || !s->smsgs || !s->iov || !s->siov || !s->names || !s->ctl) return sf_throw(env, "NATIVE_NOMEM", "out of memory");
+  s->lmsgs = calloc(batch, sizeof *s->lmsgs);
+  s->liov = calloc(batch, sizeof *s->liov);
+  if (!s->msgs || !s->smsgs || !s->iov || !s->siov || !s->names || !s->ctl || !s->lmsgs || !s->liov)
+    return sf_throw(env, "NATIVE_NOMEM", "out of memory");
   for (uint32_t i = 0; i < batch; i++) {
     s->iov[i].iov_base = arena + (size_t)i * s->stride + SF_ENV_HEADER_SIZE;
     s->iov[i].iov_len = slot;

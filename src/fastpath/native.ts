@@ -25,7 +25,7 @@ import {
 import { MAX_MEMBER_ID, RING_EMPTY } from '../farm/ring.js';
 
 /** Bumped whenever a C/JS interface or layout changes; the addon reports its own. */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 /** scan() out: Int32Array slots, in ScanResult field order. */
 export const NativeScanField = {

@@ -55,6 +55,22 @@ export interface FarmConfig {
   registrar: { minExpires: number; maxExpires: number; defaultExpires: number };
   log: { level: LogLevel; samplePerSecond: number };
   lb?: LbSettings;
+  /** How members relay to each other (DESIGN "Relay between members"). */
+  relay: RelaySettings;
+}
+
+/**
+ * `udp`: the authenticated envelope on the farm channel (default; works anywhere).
+ * `l2`: DSR-style frames to the owner's MAC on the LB segment (native fast path,
+ * CAP_NET_RAW, every member's `mac`), marked with `dscp` so they are never relayed again;
+ * anything a frame cannot carry still goes by envelope.
+ */
+export interface RelaySettings {
+  mode: 'udp' | 'l2';
+  /** l2: the member's interface on the LB segment. */
+  iface?: string;
+  /** l2: the loop-guard DSCP (1..63, the same on every member). */
+  dscp: number;
 }
 
 /** A configuration the farm refuses to start with. `field` is the dotted path, '' for the document. */
@@ -97,8 +113,9 @@ const MIN_KEY_BYTES = 16;
 
 const TOP_KEYS = [
   'vip', 'key', 'keyFile', 'domains', 'members', 'lbProbeSources', 'heartbeat', 'graceMs',
-  'timers', 'maxMessageSize', 'metrics', 'outboundProxy', 'registrar', 'log', 'lb',
+  'timers', 'maxMessageSize', 'metrics', 'outboundProxy', 'registrar', 'log', 'lb', 'relay',
 ] as const;
+const RELAY_KEYS = ['mode', 'iface', 'dscp'] as const;
 const MEMBER_KEYS = ['id', 'address', 'metrics', 'sip', 'mac', 'mediaPorts'] as const;
 const LB_KEYS = ['iface', 'mac', 'mode', 'health', 'mediaAddress'] as const;
 const LB_HEALTH_KEYS = ['intervalS', 'retries'] as const;
@@ -177,6 +194,7 @@ export function publicConfig(cfg: FarmConfig): Record<string, unknown> {
     registrar: cfg.registrar,
     log: cfg.log,
     lb: cfg.lb,
+    relay: cfg.relay,
   };
 }
 
@@ -571,11 +589,37 @@ function validate(raw: unknown, ck: Checker, baseDir: string): FarmConfig {
     maxMessageSize,
     registrar: { minExpires, maxExpires, defaultExpires },
     log: { level, samplePerSecond },
+    relay: validateRelay(root.relay, ck, members),
   };
   if (metrics) cfg.metrics = metrics;
   if (outboundProxy) cfg.outboundProxy = outboundProxy;
   if (given(root.lb)) cfg.lb = validateLb(root.lb, ck, vip, members);
   return cfg;
+}
+
+/** The `relay:` section. */
+function validateRelay(raw: unknown, ck: Checker, members: readonly MemberConfig[]): RelaySettings {
+  if (!given(raw)) return { mode: 'udp', dscp: 8 };
+  const o = ck.mapping(raw, ['relay']);
+  ck.keys(o, ['relay'], RELAY_KEYS);
+  const relay: RelaySettings = { mode: 'udp', dscp: given(o.dscp) ? ck.int(o.dscp, ['relay', 'dscp'], 1, 63) : 8 };
+  if (given(o.mode)) {
+    const s = ck.string(o.mode, ['relay', 'mode']);
+    if (s !== 'udp' && s !== 'l2') ck.fail(['relay', 'mode'], `${show(s)} must be udp or l2`);
+    relay.mode = s;
+  }
+  if (given(o.iface)) {
+    const s = ck.string(o.iface, ['relay', 'iface']);
+    if (!IFACE_RE.test(s)) ck.fail(['relay', 'iface'], `${show(s)} is not an interface name (1..15 of letters, digits, '_', '.', '-')`);
+    relay.iface = s;
+  }
+  if (relay.mode === 'l2') {
+    if (relay.iface === undefined) ck.fail(['relay', 'iface'], 'is required with mode l2 (the interface on the LB segment)');
+    members.forEach((m, i) => {
+      if (m.mac === undefined) ck.fail(['members', i, 'mac'], 'is required with relay.mode l2 (frames go to the owner\'s MAC)');
+    });
+  }
+  return relay;
 }
 
 /** The `lb:` section: the nftables DSR LB and its health checker. */

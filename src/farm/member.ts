@@ -35,6 +35,7 @@ import { Membership } from './membership.js';
 import { FarmRpc, type RpcMessage } from './rpc.js';
 import { nativeOrNull } from '../fastpath/native.js';
 import { NativeMemberIo } from '../io/native-member-io.js';
+import { L2_COUNTER_NAMES, openL2Relay, readL2Counters, type L2Relay } from '../io/l2-relay.js';
 
 export interface MemberOptions {
   config: FarmConfig;
@@ -104,6 +105,8 @@ export class FarmMember {
   private readonly wantNative: boolean;
   /** The native sockets when the C fast path runs; null on the TS (dgram) path. */
   private nativeIo: NativeMemberIo | null = null;
+  /** relay.mode l2: frames to the owner's MAC (native path only). */
+  private l2: L2Relay | null = null;
 
   constructor(o: MemberOptions) {
     this.vipTransport = o.vipTransport;
@@ -191,6 +194,9 @@ export class FarmMember {
     this.registry.gauge('sipfarm_registrations', 'AoRs with bindings held by this member', () => this.store.size);
     this.registry.labeledGauge('sipfarm_location_total', 'Location service events', 'event', () => ({ ...this.location.counters }));
     this.registry.labeledGauge('sipfarm_rpc_total', 'Farm RPC events', 'event', () => ({ ...this.rpc.counters }));
+    this.registry.labeledGauge('sipfarm_l2_relay_total', 'l2 relay: frames sent, envelope fallbacks by reason, marked frames received', 'event', () =>
+      this.nativeIo !== null ? readL2Counters(this.nativeIo.context) : Object.fromEntries(L2_COUNTER_NAMES.map((n) => [n, 0])),
+    );
   }
 
   /** Copy the control plane's view into the tables the fast path reads. */
@@ -242,7 +248,9 @@ export class FarmMember {
         },
       }, addon);
       this.refreshTables();
+      if (this.cfg.relay.mode === 'l2') this.openL2();
     } else {
+      if (this.cfg.relay.mode === 'l2') this.log.warn('relay.mode l2 needs the native fast path: relaying by udp envelope');
       if (this.vipTransport === undefined) this.vipSocket = await bindUdp(vip.host, vip.port, (buf, r) => this.receiveVip(buf, r.address, r.port));
       this.farmSocket = await bindUdp(this.self.address.host, this.self.address.port, (buf) => this.onFarm(buf));
       const sipHost = this.self.sip?.host;
@@ -275,6 +283,8 @@ export class FarmMember {
     this.membership.stop();
     this.store.stop();
     this.rpc.close();
+    this.l2?.close();
+    this.l2 = null;
     this.nativeIo?.close();
     this.nativeIo = null;
     for (const sock of this.peerSockets.values()) await new Promise<void>((r) => sock.close(() => r()));
@@ -292,6 +302,26 @@ export class FarmMember {
     this.log.info(on ? 'draining: leaving the ring for new keys' : 'draining off: taking new keys');
   }
 
+  /**
+   * relay.mode l2: open the AF_PACKET relay. Without CAP_NET_RAW or the interface it
+   * says so once and the member relays by envelope; the loop guard is on either way, so
+   * marked frames from peers are still never relayed again.
+   */
+  private openL2(): void {
+    const io = this.nativeIo;
+    if (io === null) return;
+    const macs = this.cfg.members.filter((m) => m.id !== this.id && m.mac !== undefined).map((m) => ({ id: m.id, mac: m.mac! }));
+    const r = openL2Relay(io.context, { iface: this.cfg.relay.iface!, dscp: this.cfg.relay.dscp, macs });
+    this.l2 = r.relay;
+    if (r.error !== null) this.log.warn('l2 relay unavailable: relaying by udp envelope', { code: r.error.code, error: r.error.message });
+    else this.log.info('l2 relay open', { iface: r.relay.iface, mac: r.relay.mac, dscp: r.relay.dscp });
+  }
+
+  /** How this member relays: frames to MACs (l2) or envelopes (udp). */
+  get relayMode(): 'l2' | 'udp' {
+    return this.l2 !== null ? 'l2' : 'udp';
+  }
+
   /** Which fast path carries this member's packets. */
   get fastPath(): 'native' | 'ts' {
     return this.nativeIo !== null ? 'native' : 'ts';
@@ -305,6 +335,7 @@ export class FarmMember {
     return {
       member: this.id,
       fastPath: this.fastPath,
+      relay: this.relayMode,
       epoch: this.membership.epoch,
       draining: this.draining,
       live: this.liveIds(),

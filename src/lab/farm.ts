@@ -32,6 +32,8 @@ export interface LabFarmOptions {
   healthIntervalS?: number;
   healthRetries?: number;
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
+  /** How members relay (config `relay.mode`); l2 sends frames to the owner's MAC on the lab segment. */
+  relay?: 'udp' | 'l2';
 }
 
 /** The farm's YAML config for the lab. The key is random per call. */
@@ -46,6 +48,7 @@ export function labFarmConfigYaml(lab: Lab, o: LabFarmOptions = {}): string {
     `heartbeat: { intervalMs: ${o.heartbeatIntervalMs ?? 100}, deadAfterMs: ${o.deadAfterMs ?? 600} }`,
     `log: { level: ${o.logLevel ?? 'warn'}, samplePerSecond: 5 }`,
     `lb: { iface: ${LAB_HOST_IFACE}, mac: "${LAB_LB_MAC}", mode: ${lab.lbMode}, health: { intervalS: ${o.healthIntervalS ?? 1}, retries: ${o.healthRetries ?? 2} } }`,
+    ...(o.relay === 'l2' ? [`relay: { mode: l2, iface: ${LAB_HOST_IFACE} }`] : []),
     'members:',
     ...ids.map((id) => {
       const a = lab.memberAddress(id);

@@ -207,6 +207,11 @@ describe('errors name the field', () => {
     ['lb health retries', MINIMAL + 'lb: { health: { retries: 0 } }\n', 'lb.health.retries', /1\.\.100/],
     ['lb health unknown key', MINIMAL + 'lb: { health: { interval: 2 } }\n', 'lb.health.interval', /did you mean "intervalS"/],
     ['lb mediaAddress', MINIMAL + 'lb: { mediaAddress: media.example.com }\n', 'lb.mediaAddress', /must be an IP address/],
+    ['relay mode', MINIMAL + 'relay: { mode: ipip }\n', 'relay.mode', /must be udp or l2/],
+    ['relay l2 without iface', MINIMAL + 'relay: { mode: l2 }\n', 'relay.iface', /required with mode l2/],
+    ['relay l2 without member mac', MINIMAL + 'relay: { mode: l2, iface: eth0 }\n', 'members[0].mac', /required with relay.mode l2/],
+    ['relay dscp', MINIMAL + 'relay: { dscp: 64 }\n', 'relay.dscp', /1\.\.63/],
+    ['relay unknown key', MINIMAL + 'relay: { mdoe: l2 }\n', 'relay.mdoe', /did you mean "mode"/],
   ];
   for (const [what, text, field, re] of cases) {
     it(what, () => {

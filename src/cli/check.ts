@@ -5,7 +5,7 @@
  * failure, the command that fixes it. Exit 0 when no check failed (warnings allowed),
  * 1 when one did, 2 for a usage or config error.
  */
-import { parseArgs } from 'node:util';
+import { parseCommand, type CliOutput } from './args.js';
 import { ConfigError, loadConfig } from './config.js';
 import { checkHost, exitCodeOf, formatReport, HostFactsError } from '../lb/check/index.js';
 
@@ -16,33 +16,16 @@ const USAGE = `usage: sipfarm check --config FILE --member ID [--netns NAME] [--
   free); the clock. --netns runs the checks inside that network namespace.
 `;
 
-export interface CliOutput {
-  write(s: string): unknown;
-}
-
 export async function runCheck(argv: string[], out: CliOutput = process.stdout, err: CliOutput = process.stderr): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        member: { type: 'string', short: 'm' },
-        netns: { type: 'string' },
-        json: { type: 'boolean' },
-        'heartbeat-wait': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    err.write(`sipfarm check: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out.write(USAGE);
-    return 0;
-  }
+  const parsed = parseCommand('check', argv, {
+    config: { type: 'string', short: 'c' },
+    member: { type: 'string', short: 'm' },
+    netns: { type: 'string' },
+    json: { type: 'boolean' },
+    'heartbeat-wait': { type: 'string' },
+  }, USAGE, out, err);
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
   if (values.config === undefined || values.member === undefined || !/^\d{1,3}$/.test(values.member)) {
     err.write(`sipfarm check: --config FILE and --member ID (0-254) are required\n${USAGE}`);
     return 2;

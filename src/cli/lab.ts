@@ -20,7 +20,7 @@ import { Lab, LabError } from '../lab/lab.js';
 import { destroyLab } from '../lab/lab.js';
 import { LAB_DEFAULT_MEMBERS, LAB_MAX_MEMBERS } from '../lab/topology.js';
 import { startLabHealth, startLabMember, waitLabFarm, writeLabFarmConfig } from '../lab/farm.js';
-import type { CliOutput } from './check.js';
+import type { CliOutput } from './args.js';
 
 const USAGE = `usage: sipfarm lab up [--members N] [--mode random|flow] [--prefix P] [--with-farm]
        sipfarm lab down [PREFIX]

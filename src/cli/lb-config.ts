@@ -5,10 +5,9 @@
  * warnings go to stderr as well as into the text. Exit 0, or 2 on a usage/config error.
  */
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { generateLbConfig, LB_FORMATS, LbConfigError, type LbFormat, type LbMode } from '../lb/index.js';
-import type { CliOutput } from './check.js';
+import { parseCommand, parseMemberMacs, type CliOutput } from './args.js';
 
 const USAGE = `usage: sipfarm lb-config --config FILE --format ${LB_FORMATS.join('|')} [options]
   --mode random|flow        random (default): each datagram to any member; flow: per client address:port
@@ -21,48 +20,28 @@ const USAGE = `usage: sipfarm lb-config --config FILE --format ${LB_FORMATS.join
 `;
 
 export async function runLbConfig(argv: string[], out: CliOutput = process.stdout, err: CliOutput = process.stderr): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        format: { type: 'string', short: 'f' },
-        mode: { type: 'string' },
-        'member-mac': { type: 'string', multiple: true },
-        iface: { type: 'string' },
-        'lb-mac': { type: 'string' },
-        name: { type: 'string' },
-        'health-interval': { type: 'string' },
-        'health-retries': { type: 'string' },
-        output: { type: 'string', short: 'o' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    err.write(`sipfarm lb-config: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out.write(USAGE);
-    return 0;
-  }
-  const usage = (msg: string): number => {
-    err.write(`sipfarm lb-config: ${msg}\n${USAGE}`);
-    return 2;
-  };
+  const parsed = parseCommand('lb-config', argv, {
+    config: { type: 'string', short: 'c' },
+    format: { type: 'string', short: 'f' },
+    mode: { type: 'string' },
+    'member-mac': { type: 'string', multiple: true },
+    iface: { type: 'string' },
+    'lb-mac': { type: 'string' },
+    name: { type: 'string' },
+    'health-interval': { type: 'string' },
+    'health-retries': { type: 'string' },
+    output: { type: 'string', short: 'o' },
+  }, USAGE, out, err);
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
+  const usage = parsed.usage;
   if (values.config === undefined) return usage('--config FILE is required');
   if (values.format === undefined || !(LB_FORMATS as readonly string[]).includes(values.format)) {
     return usage(`--format must be one of ${LB_FORMATS.join(', ')}`);
   }
   if (values.mode !== undefined && values.mode !== 'random' && values.mode !== 'flow') return usage('--mode must be random or flow');
-  const memberMacs: Record<number, string> = {};
-  for (const mm of values['member-mac'] ?? []) {
-    const m = /^(\d{1,3})=(\S+)$/.exec(mm);
-    if (!m) return usage(`--member-mac '${mm}' must be ID=aa:bb:cc:dd:ee:ff`);
-    memberMacs[Number(m[1])] = m[2];
-  }
+  const memberMacs = parseMemberMacs(values['member-mac']);
+  if (typeof memberMacs === 'string') return usage(memberMacs);
   const int = (v: string | undefined): number | undefined => (v === undefined ? undefined : /^\d+$/.test(v) ? Number(v) : NaN);
   let cfg;
   try {

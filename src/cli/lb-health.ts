@@ -5,12 +5,11 @@
  * table's slot map equal to the members that answer 200. Runs until SIGTERM/SIGINT.
  * Prints one line per state change. Exit 2 on a usage/config error.
  */
-import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { lbTarget, LbConfigError } from '../lb/index.js';
 import { HealthChecker, SipOptionsProber, nftApplier, type HealthTarget } from '../lb/health.js';
 import { DEFAULT_DSR_TABLE } from '../lb/nftables.js';
-import type { CliOutput } from './check.js';
+import { parseCommand, parseMemberMacs, type CliOutput } from './args.js';
 
 const USAGE = `usage: sipfarm lb-health --config FILE [options]
   --source ADDR        the LB's address the probes leave from (default: lbProbeSources[0])
@@ -23,42 +22,22 @@ const USAGE = `usage: sipfarm lb-health --config FILE [options]
 `;
 
 export async function runLbHealth(argv: string[], out: CliOutput = process.stdout, err: CliOutput = process.stderr): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        source: { type: 'string' },
-        'member-mac': { type: 'string', multiple: true },
-        table: { type: 'string' },
-        interval: { type: 'string' },
-        retries: { type: 'string' },
-        'timeout-ms': { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    err.write(`sipfarm lb-health: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out.write(USAGE);
-    return 0;
-  }
-  const usage = (msg: string): number => {
-    err.write(`sipfarm lb-health: ${msg}\n${USAGE}`);
-    return 2;
-  };
+  const parsed = parseCommand('lb-health', argv, {
+    config: { type: 'string', short: 'c' },
+    source: { type: 'string' },
+    'member-mac': { type: 'string', multiple: true },
+    table: { type: 'string' },
+    interval: { type: 'string' },
+    retries: { type: 'string' },
+    'timeout-ms': { type: 'string' },
+    'dry-run': { type: 'boolean' },
+  }, USAGE, out, err);
+  if (typeof parsed === 'number') return parsed;
+  const { values } = parsed;
+  const usage = parsed.usage;
   if (values.config === undefined) return usage('--config FILE is required');
-  const memberMacs: Record<number, string> = {};
-  for (const mm of values['member-mac'] ?? []) {
-    const m = /^(\d{1,3})=(\S+)$/.exec(mm);
-    if (!m) return usage(`--member-mac '${mm}' must be ID=aa:bb:cc:dd:ee:ff`);
-    memberMacs[Number(m[1])] = m[2];
-  }
+  const memberMacs = parseMemberMacs(values['member-mac']);
+  if (typeof memberMacs === 'string') return usage(memberMacs);
   const int = (v: string | undefined): number | undefined => (v === undefined ? undefined : /^\d+$/.test(v) ? Number(v) : NaN);
   let cfg;
   let target;

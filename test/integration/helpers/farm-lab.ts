@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Lab } from '../../../src/lab/lab.js';
+import { metricFamily, parseMetrics } from '../../../src/lab/farm.js';
 
 export const REPO = resolve(import.meta.dirname, '../../..');
 export const SIPFARM_BIN = join(REPO, 'bin/sipfarm.js');
@@ -106,17 +107,6 @@ export async function waitFarm(lab: Lab, ids: readonly number[], want: { live: n
   }
 }
 
-/** Prometheus text → { 'name{label="v"}': value } for the counters we care about. */
-export function parseMetrics(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#') || line.trim() === '') continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+([-+0-9.eE]+|NaN|[+-]Inf)\s*$/.exec(line.trim());
-    if (m) out.set(m[1], Number(m[2]));
-  }
-  return out;
-}
-
 export type Counters = Map<string, number>;
 
 export async function memberCounters(lab: Lab, id: number): Promise<Counters | undefined> {
@@ -124,22 +114,8 @@ export async function memberCounters(lab: Lab, id: number): Promise<Counters | u
   return text === undefined ? undefined : parseMetrics(text);
 }
 
-/**
- * Values of one labelled metric family keyed by one of its labels: { labelValue: value }.
- * Other labels (e.g. a constant member="1") are ignored.
- */
-export function family(c: Counters | undefined, name: string, label: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  if (!c) return out;
-  for (const [k, v] of c) {
-    if (!k.startsWith(`${name}{`)) continue;
-    const labels = k.slice(name.length + 1, -1);
-    for (const m of labels.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      if (m[1] === label) out[m[2]] = (out[m[2]] ?? 0) + v;
-    }
-  }
-  return out;
-}
+/** Values of one labelled family keyed by one of its labels (the lab's parser). */
+export const family = metricFamily;
 
 /** a − b per key (keys of a). */
 export function delta(a: Record<string, number>, b: Record<string, number>): Record<string, number> {

@@ -78,14 +78,17 @@ export class NativeMemberIo {
     const opened: NativeUdpSocket[] = [];
     try {
       const counters = o.counters;
-      const farm = new NativeUdpSocket({ role: 'farm', host: o.farm.host, port: o.farm.port, context: this.context, counters, batch: o.batch }, addon);
+      // IP_PKTINFO costs a control message per datagram; a socket bound to one address
+      // already knows where its datagrams arrived, so only a wildcard bind asks for it.
+      const pktinfo = (host: string): boolean => host === '0.0.0.0' || host === '::';
+      const farm = new NativeUdpSocket({ role: 'farm', host: o.farm.host, port: o.farm.port, context: this.context, counters, batch: o.batch, pktinfo: false }, addon);
       opened.push(farm);
       const vip = new NativeUdpSocket({
         role: 'vip', host: o.vip.host, port: o.vip.port, context: this.context, counters, batch: o.batch,
-        reusePort: o.reusePort, freebind: o.freebind,
+        reusePort: o.reusePort, freebind: o.freebind, pktinfo: pktinfo(o.vip.host),
       }, addon);
       opened.push(vip);
-      const sip = o.sip ? new NativeUdpSocket({ role: 'vip', host: o.sip.host, port: o.sip.port, context: this.context, counters, batch: o.batch }, addon) : null;
+      const sip = o.sip ? new NativeUdpSocket({ role: 'vip', host: o.sip.host, port: o.sip.port, context: this.context, counters, batch: o.batch, pktinfo: pktinfo(o.sip.host) }, addon) : null;
       if (sip) opened.push(sip);
       const onDirect = (b: NativeBatch): void => {
         for (let i = 0; i < b.count; i++) {

@@ -7,9 +7,11 @@
  * `sipfarm lb-health` checking them from the LB. sipp runs in the client and callee
  * namespaces; the members' counters come from their /metrics endpoints in the lab.
  *
- * One-host mode (otherwise): the members run in one process behind an in-process
- * stateless LB that sprays every datagram to a random member (src/lab/in-process.ts);
- * the farm channel between them is real UDP with authenticated envelopes.
+ * One-host mode (otherwise, no root needed): the members run in one process and share
+ * the VIP through SO_REUSEPORT with a classic-BPF program that makes the kernel pick a
+ * random member per datagram — the kernel is the stateless random-spraying LB (native
+ * addon). Without the addon an in-process stand-in sprays instead, and the demo says so.
+ * The farm channel between members is real UDP with authenticated envelopes.
  *
  * Either way sipp registers a callee through the VIP and places calls to it for a fixed
  * time; a live line shows calls/s, failures and the share of datagrams each member had
@@ -18,6 +20,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startInProcessFarm, type InProcessFarm } from '../lab/in-process.js';
+import { nativeAvailable, nativeUnavailableReason } from '../fastpath/native.js';
 import { SCENARIOS, freeUdpPort as freePort, haveSipp, readStats, sipp } from '../lab/sipp.js';
 import { Lab } from '../lab/lab.js';
 import {
@@ -103,10 +106,16 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     out(`(namespace lab unavailable: ${why}; using one-host mode)`);
   }
   const ids = Array.from({ length: o.members }, (_, i) => i + 1);
-  const farm = await startInProcessFarm(ids);
+  const kernelLb = nativeAvailable();
+  if (!kernelLb) {
+    out(`(the native addon is not available — ${nativeUnavailableReason()?.message ?? 'not built'} — so the kernel cannot spray the VIP over`);
+    out(' SO_REUSEPORT members: an in-process stand-in LB does it; `npm run native:build` needs gcc, make and python3)');
+  }
+  const farm = await startInProcessFarm(ids, { lb: kernelLb ? 'reuseport' : 'stand-in' });
   try {
     await farm.waitConverged();
-    out(`sipfarm demo: ${o.members} members behind a random-spraying stateless LB at VIP ${farm.vip.host}:${farm.vip.port} (one-host mode)`);
+    const how = kernelLb ? 'the kernel spraying datagrams at random over SO_REUSEPORT members' : 'an in-process random-spraying LB stand-in';
+    out(`sipfarm demo: ${o.members} members sharing VIP ${farm.vip.host}:${farm.vip.port}, ${how} (one-host mode)`);
     const total = Math.max(1, Math.round(o.rate * o.seconds));
     const uasPort = await freePort();
     const reg = await sipp(['-sf', join(SCENARIOS, 'register.xml'), '-s', 'demo', '-i', '127.0.0.1', '-p', String(uasPort), '-m', '1', `127.0.0.1:${farm.vip.port}`], { timeoutS: 10 }).done;

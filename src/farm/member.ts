@@ -53,6 +53,11 @@ export interface MemberOptions {
    * is built. Default true; SIPFARM_NATIVE=0 also turns it off. Ignored with vipTransport.
    */
   native?: boolean;
+  /**
+   * Bind the VIP with SO_REUSEPORT (native path): several members on one host share it
+   * and the kernel spreads datagrams over them (spreadVipRandomly) — one-host mode.
+   */
+  reusePort?: boolean;
 }
 
 export class FarmMember {
@@ -103,6 +108,7 @@ export class FarmMember {
   private joinGraceTimer: TimerHandle | null = null;
   private readonly vipTransport?: { send(buf: Buffer, dest: Destination): void };
   private readonly wantNative: boolean;
+  private readonly reusePort: boolean;
   /** The native sockets when the C fast path runs; null on the TS (dgram) path. */
   private nativeIo: NativeMemberIo | null = null;
   /** relay.mode l2: frames to the owner's MAC (native path only). */
@@ -111,6 +117,7 @@ export class FarmMember {
   constructor(o: MemberOptions) {
     this.vipTransport = o.vipTransport;
     this.wantNative = o.native !== false && o.vipTransport === undefined;
+    this.reusePort = o.reusePort === true;
     this.cfg = o.config;
     this.id = o.memberId;
     this.log = o.log;
@@ -238,6 +245,7 @@ export class FarmMember {
         peers: [...this.peers.values()].map((p) => ({ id: p.id, host: p.address.host, port: p.address.port })),
         counters: { outcomes: this.outcomes.v, drops: this.drops.v, envelopeRejects: this.envelopeRejects.v },
         boot: this.seq.boot,
+        reusePort: this.reusePort,
         handlers: {
           local: (payload, src, outcome, ringOwner) => {
             if (outcome === Outcome.SECOND_CHANCE) this.secondChance(payload, ringOwner, src.address, src.port);
@@ -315,6 +323,17 @@ export class FarmMember {
     this.l2 = r.relay;
     if (r.error !== null) this.log.warn('l2 relay unavailable: relaying by udp envelope', { code: r.error.code, error: r.error.message });
     else this.log.info('l2 relay open', { iface: r.relay.iface, mac: r.relay.mac, dscp: r.relay.dscp });
+  }
+
+  /**
+   * One-host mode: make the kernel pick a random socket of the VIP's SO_REUSEPORT group
+   * (of `groupSize` members) for every datagram — the stateless random-spraying LB.
+   * Returns false when this member has no native VIP socket.
+   */
+  spreadVipRandomly(groupSize: number): boolean {
+    if (this.nativeIo === null) return false;
+    this.nativeIo.vip.spreadReuseportRandomly(groupSize);
+    return true;
   }
 
   /** How this member relays: frames to MACs (l2) or envelopes (udp). */

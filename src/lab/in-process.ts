@@ -26,11 +26,23 @@ export interface InProcessFarm {
 
 export async function startInProcessFarm(
   ids: number[],
-  opts: { mode?: 'random' | 'flow'; yaml?: string; /** configured but not started: join() them later */ later?: number[] } = {},
+  opts: {
+    mode?: 'random' | 'flow';
+    yaml?: string;
+    /** configured but not started: join() them later */
+    later?: number[];
+    /**
+     * 'stand-in' (default): one socket on the VIP hands each datagram to a member in-process.
+     * 'reuseport': every member binds the VIP itself with SO_REUSEPORT and the kernel picks a
+     * random one per datagram (classic BPF) — needs the native addon; `mode` is ignored.
+     */
+    lb?: 'stand-in' | 'reuseport';
+  } = {},
 ): Promise<InProcessFarm> {
+  const reuseport = opts.lb === 'reuseport';
   const lb = dgram.createSocket('udp4');
-  await new Promise<void>((r) => lb.bind(0, '127.0.0.1', () => r()));
-  const vipPort = lb.address().port;
+  if (!reuseport) await new Promise<void>((r) => lb.bind(0, '127.0.0.1', () => r()));
+  const vipPort = reuseport ? await freeUdpPort() : lb.address().port;
   // Farm channel ports: ask the kernel for free ones.
   const farmPorts: number[] = [];
   for (const _ of ids) farmPorts.push(await freeUdpPort());
@@ -51,14 +63,23 @@ export async function startInProcessFarm(
   const send = (buf: Buffer, dest: { address: string; port: number }): void => {
     lb.send(buf, dest.port, dest.address);
   };
+  /** reuseport: (re)attach the random spreading program to the group's current size. */
+  const spread = (): void => {
+    const any = [...members.values()].at(-1);
+    if (reuseport && any !== undefined && !any.spreadVipRandomly(members.size)) {
+      throw new Error('one-host mode with SO_REUSEPORT needs the native addon (npm run native:build)');
+    }
+  };
   const startMember = async (id: number): Promise<FarmMember> => {
-    const m = new FarmMember({ config, memberId: id, log: createLogger({ level: 'error', member: id }), vipTransport: { send } });
+    const log = createLogger({ level: 'error', member: id });
+    const m = new FarmMember(reuseport ? { config, memberId: id, log, reusePort: true, native: true } : { config, memberId: id, log, vipTransport: { send } });
     await m.start();
     members.set(id, m);
     return m;
   };
   const later = new Set(opts.later ?? []);
   for (const id of ids) if (!later.has(id)) await startMember(id);
+  spread();
   const farm: InProcessFarm = {
     vip: { host: '127.0.0.1', port: vipPort },
     config,
@@ -67,17 +88,19 @@ export async function startInProcessFarm(
     async join(id) {
       const m = await startMember(id);
       farm.lbSet = [...farm.lbSet, id];
+      spread();
       return m;
     },
     async kill(id) {
       const m = members.get(id);
       members.delete(id);
       if (m) await m.stop();
+      spread();
     },
     async stop() {
       for (const m of members.values()) await m.stop();
       members.clear();
-      await new Promise<void>((r) => lb.close(() => r()));
+      if (!reuseport) await new Promise<void>((r) => lb.close(() => r()));
     },
     async waitConverged(timeoutMs = 3000) {
       const deadline = Date.now() + timeoutMs;

@@ -9,6 +9,7 @@ import { startInProcessFarm, type InProcessFarm } from '../../../src/lab/in-proc
 import { SCENARIOS, freeUdpPort as freePort, haveSipp, sipp, type SippResult } from '../../../src/lab/sipp.js';
 import { MaglevRing } from '../../../src/farm/ring.js';
 import { callIdHashString } from '../../../src/farm/keys.js';
+import { nativeAvailable } from '../../../src/fastpath/native.js';
 
 const sc = (name: string): string => join(SCENARIOS, name);
 
@@ -140,4 +141,36 @@ describe.skipIf(!haveSipp())('farm on loopback: a member killed mid-run', () => 
       await farm.stop();
     }
   }, 90_000);
+});
+
+describe.skipIf(!haveSipp() || !nativeAvailable())('one-host mode: members share the VIP through SO_REUSEPORT, the kernel sprays', () => {
+  it('calls complete and about 2/3 of the datagrams are relayed', async () => {
+    const farm = await startInProcessFarm([1, 2, 3], { lb: 'reuseport' });
+    try {
+      await farm.waitConverged();
+      const user = `rp${Math.floor(Math.random() * 1e9)}`;
+      const uasPort = await freePort();
+      await register(farm, user, uasPort);
+      const callee = sipp(['-sf', sc('uas.xml'), '-i', '127.0.0.1', '-p', String(uasPort), '-m', '60'], { timeoutS: 40 });
+      const caller = await sipp(['-sf', sc('uac.xml'), '-s', user, '-i', '127.0.0.1', '-p', String(await freePort()), '-m', '60', '-r', '40', '-d', '50', `127.0.0.1:${farm.vip.port}`], { timeoutS: 40 }).done;
+      const u = await callee.done;
+      expect(caller.failed, caller.stdout.slice(-2000)).toBe(0);
+      expect(caller.successful).toBe(60);
+      expect(u.failed).toBe(0);
+      let relayed = 0;
+      let fromLb = 0;
+      for (const m of farm.members.values()) {
+        const c = (n: string): number => m.outcomes.getByValue(n) ?? 0;
+        relayed += c('relayed_branch') + c('relayed_route_token') + c('relayed_ring');
+        fromLb += m.outcomes.total() - c('relayed_in') - c('second_chance_returned');
+        // Every member got its share straight from the kernel's random pick.
+        expect(m.outcomes.total() - c('relayed_in')).toBeGreaterThan(0);
+        expect(m.fastPath).toBe('native');
+      }
+      expect(relayed / fromLb).toBeGreaterThan(0.45);
+      expect(relayed / fromLb).toBeLessThan(0.85);
+    } finally {
+      await farm.stop();
+    }
+  }, 60_000);
 });

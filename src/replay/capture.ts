@@ -162,6 +162,16 @@ export function readPcapng(buf: Buffer): CaptureContents {
     }
     const body = off + 8;
     const bodyEnd = off + len - 4;
+    /** Enhanced and Obsolete Packet Blocks: ts high, ts low, captured len, original len, data from body+20. */
+    const timedPacket = (ifaceId: number, at: number, end: number): void => {
+      out.frames++;
+      const iface = ifaces[ifaceId];
+      const cap = u32(at + 12);
+      const data = at + 20;
+      if (iface === undefined) out.skipped.unknown_link++;
+      else if (data + cap > end) out.skipped.truncated++;
+      else decodeFrame(buf.subarray(data, data + cap), iface.link, ((u32(at + 4) * 2 ** 32 + u32(at + 8)) / iface.unitsPerSec) * 1e6, out);
+    };
     switch (type) {
       case 1: {
         // Interface Description Block: link type, reserved, snaplen, options.
@@ -176,18 +186,10 @@ export function readPcapng(buf: Buffer): CaptureContents {
         ifaces.push(iface);
         break;
       }
-      case 6: {
-        // Enhanced Packet Block: interface id, ts high, ts low, captured len, original len, data.
-        out.frames++;
-        const iface = ifaces[u32(body)];
-        const cap = u32(body + 12);
-        const data = body + 20;
-        if (iface === undefined) { out.skipped.unknown_link++; break; }
-        if (data + cap > bodyEnd) { out.skipped.truncated++; break; }
-        const ts = u32(body + 4) * 2 ** 32 + u32(body + 8);
-        decodeFrame(buf.subarray(data, data + cap), iface.link, (ts / iface.unitsPerSec) * 1e6, out);
+      case 6:
+        // Enhanced Packet Block: interface id (32), ts high, ts low, captured len, original len, data.
+        timedPacket(u32(body), body, bodyEnd);
         break;
-      }
       case 3: {
         // Simple Packet Block: original length, data (captured length implied by the block length); no timestamp.
         out.frames++;
@@ -198,18 +200,10 @@ export function readPcapng(buf: Buffer): CaptureContents {
         decodeFrame(buf.subarray(body + 4, body + 4 + cap), iface.link, 0, out);
         break;
       }
-      case 2: {
-        // Obsolete Packet Block: interface id (16), drops (16), ts high, ts low, captured len, original len, data.
-        out.frames++;
-        const iface = ifaces[u16(body)];
-        const cap = u32(body + 12);
-        const data = body + 20;
-        if (iface === undefined) { out.skipped.unknown_link++; break; }
-        if (data + cap > bodyEnd) { out.skipped.truncated++; break; }
-        const ts = u32(body + 4) * 2 ** 32 + u32(body + 8);
-        decodeFrame(buf.subarray(data, data + cap), iface.link, (ts / iface.unitsPerSec) * 1e6, out);
+      case 2:
+        // Obsolete Packet Block: interface id (16), drops (16), then as the Enhanced one.
+        timedPacket(u16(body), body, bodyEnd);
         break;
-      }
       default:
         // Section header (handled above), name resolution, statistics, custom...: nothing to replay.
         break;

@@ -48,3 +48,12 @@ export function bothTables(ts: TableSet): { t: OwnershipTables; ctx: NativeFarmC
   });
   return { t, ctx };
 }
+
+/** Polls `cond` every 5 ms until it holds; throws after `ms`. */
+export async function until(cond: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

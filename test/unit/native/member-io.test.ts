@@ -11,20 +11,12 @@ import { ENVELOPE_REJECT_NAMES, EnvelopeKind, deriveEnvelopeKey } from '../../..
 import { MaglevRing } from '../../../src/farm/ring.js';
 import { CounterSet } from '../../../src/util/metrics.js';
 import { NativeMemberIo } from '../../../src/io/native-member-io.js';
-import { HAVE_NATIVE, SKIP_REASON } from './helpers.js';
+import { HAVE_NATIVE, SKIP_REASON, until } from './helpers.js';
 
 const open: { close(): void }[] = [];
 afterEach(() => {
   for (const s of open.splice(0)) s.close();
 });
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe.skipIf(!HAVE_NATIVE)(`NativeMemberIo${SKIP_REASON}`, () => {
   it('two members: local, relayed and control traffic reach the right handlers and counters', async () => {

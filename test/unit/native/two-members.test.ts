@@ -13,20 +13,12 @@ import { MaglevRing } from '../../../src/farm/ring.js';
 import { ScanResult } from '../../../src/sip/scanner.js';
 import { NativeFarmContext } from '../../../src/fastpath/native.js';
 import { NativeUdpSocket } from '../../../src/io/native-udp.js';
-import { HAVE_NATIVE, SKIP_REASON } from './helpers.js';
+import { HAVE_NATIVE, SKIP_REASON, until } from './helpers.js';
 
 const open: { close(): void }[] = [];
 afterEach(() => {
   for (const s of open.splice(0)) s.close();
 });
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 const invite = (i: number): string =>
   `INVITE sip:bob@203.0.113.100 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.10:5060;branch=z9hG4bKn${i}\r\nMax-Forwards: 70\r\n` +

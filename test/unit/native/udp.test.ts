@@ -7,7 +7,7 @@ import * as dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Drop, Outcome } from '../../../src/fastpath/outcomes.js';
 import { NativeUdpSocket, type NativeBatch } from '../../../src/io/native-udp.js';
-import { HAVE_NATIVE, SKIP_REASON, bothTables, vectors } from './helpers.js';
+import { HAVE_NATIVE, SKIP_REASON, bothTables, until, vectors } from './helpers.js';
 
 const open: { close(): void }[] = [];
 afterEach(() => {
@@ -20,14 +20,6 @@ function client(): Promise<dgram.Socket> {
     s.bind(0, '127.0.0.1', () => res(s));
     open.push(s);
   });
-}
-
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 describe.skipIf(!HAVE_NATIVE)(`NativeUdpSocket${SKIP_REASON}`, () => {

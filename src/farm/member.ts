@@ -13,6 +13,8 @@
  * inbound, never outbound.
  */
 import * as dgram from 'node:dgram';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { isIP } from 'node:net';
 import type { FarmConfig, MemberConfig } from '../cli/config.js';
 import { Action, Arrival, OwnershipTables, Verdict, classify, ringHash } from '../fastpath/classifier.js';
 import { DROP_NAMES, Drop, OUTCOME_NAMES, Outcome } from '../fastpath/outcomes.js';
@@ -536,10 +538,28 @@ export class FarmMember {
   }
 }
 
+/**
+ * dgram's lookup for an unconnected send: an address literal (every SIP destination the
+ * slow path computes) is used as it is, in the same tick. The default, dns.lookup, defers
+ * each send to process.nextTick even for a literal — a cost per SIP message sent.
+ */
+function literalLookup(
+  hostname: string,
+  options: LookupOneOptions | number,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const family = isIP(hostname);
+  if (family !== 0) {
+    callback(null, hostname, family);
+    return;
+  }
+  dnsLookup(hostname, typeof options === 'number' ? { family: options } : options, callback);
+}
+
 function bindUdp(host: string, port: number, onMessage: (buf: Buffer, r: dgram.RemoteInfo) => void): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
     const type = host.includes(':') ? 'udp6' : 'udp4';
-    const s = dgram.createSocket({ type, reuseAddr: false });
+    const s = dgram.createSocket({ type, reuseAddr: false, lookup: literalLookup as NonNullable<dgram.SocketOptions['lookup']> });
     s.once('error', reject);
     s.on('message', onMessage);
     s.bind(port, host, () => {

@@ -156,7 +156,7 @@ export class Proxy implements TransactionUser {
     }
     let ruri: SipUri;
     try {
-      ruri = parseUri(req.uri);
+      ruri = req.requestUri();
     } catch {
       this.respond(tx, req, 400, 'Bad Request - Request-URI');
       return;
@@ -427,7 +427,7 @@ export class Proxy implements TransactionUser {
     if (mf !== undefined && mf <= 0) return;
     let ruri: SipUri;
     try {
-      ruri = parseUri(req.uri);
+      ruri = req.requestUri();
     } catch {
       return;
     }

@@ -174,6 +174,25 @@ function parseUriOr(s: string, whole: string): SipUri {
  * (RFC 4475 §3.1.2.13, regbadct).
  */
 export function parseNameAddr(value: string): NameAddr {
+  // The same From/To/Contact/Route text comes back in every message of a dialog (and a
+  // farm's own Record-Route in every call): parse each text once. Results are shared, so
+  // callers treat them as read-only.
+  // A text with a tag is one dialog's From/To: kept out of the cache, where it would only
+  // outlive its use (and cost the garbage collector) while pushing out the shared texts.
+  const hit = nameAddrCache.get(value);
+  if (hit !== undefined) return hit;
+  const na = parseNameAddrText(value);
+  if (na.tag !== undefined) return na;
+  if (nameAddrCache.size >= PARSE_CACHE_MAX) nameAddrCache.clear();
+  nameAddrCache.set(value, na);
+  return na;
+}
+
+/** Bound of the parse cache (texts come from the wire); full → cleared. */
+const PARSE_CACHE_MAX = 256;
+const nameAddrCache = new Map<string, NameAddr>();
+
+function parseNameAddrText(value: string): NameAddr {
   const s = value;
   let i = skipWs(s, 0);
   let display: string | undefined;

@@ -11,9 +11,10 @@
  * (RFC 3261 §8.2, §16.3, §18.3; RFC 4475 §3.1.2) and throws `SipParseError` carrying the
  * status to answer with.
  */
+import { isAscii } from 'node:buffer';
 import { SipErrorCode, SipParseError, badRequest } from './errors.js';
 import { type NameAddr, type Via, parseCSeq, parseNameAddr, parseVia, splitList } from './headers.js';
-import { isToken, parseUri } from './uri.js';
+import { type SipUri, isToken, parseUri } from './uri.js';
 
 export interface Header { name: string; value: string }
 
@@ -89,7 +90,30 @@ export class SipMessage {
   status = 0;
   reason = '';
   headers: Header[] = [];
-  body: Buffer = Buffer.alloc(0);
+  body: Buffer = EMPTY;
+
+  // Wire bytes this message was parsed from (never written to): header lines that still
+  // hold the object and the text they were parsed as are copied from here by toBuffer(),
+  // byte for byte what the string path would write (Kamailio's zero-copy habit: forward
+  // by editing, not by re-printing). `raw` holds RAW_STRIDE slots per clean line: the
+  // Header object, its name and value at parse, its byte span (CRLF included); in header
+  // list order, which edits never change. One flat array: messages live as long as their
+  // transactions (up to 64·T1), so every object kept per message is garbage-collector work.
+  private src: Buffer | null = null;
+  private raw: RawSlot[] = NO_RAW;
+
+  // Parse results, keyed by the exact text they were parsed from: validation parses them
+  // once and every later accessor reuses them until the header's text changes.
+  private viaText: string | undefined;
+  private viaParsed: Via | undefined;
+  private fromText: string | undefined;
+  private fromParsed: NameAddr | undefined;
+  private toText: string | undefined;
+  private toParsed: NameAddr | undefined;
+  private cseqText: string | undefined;
+  private cseqParsed: { seq: number; method: string } | undefined;
+  private uriText: string | undefined;
+  private uriParsed: SipUri | undefined;
 
   static request(method: string, uri: string, headers: Header[] | [string, string][], body?: Buffer): SipMessage {
     const m = new SipMessage();
@@ -187,13 +211,67 @@ export class SipMessage {
     m.version = this.version;
     m.status = this.status;
     m.reason = this.reason;
-    m.headers = this.headers.map((h) => ({ name: h.name, value: h.value }));
-    m.body = Buffer.from(this.body);
+    const hs = this.headers;
+    const out: Header[] = new Array<Header>(hs.length);
+    const src = this.src;
+    if (src === null) {
+      for (let i = 0; i < hs.length; i++) out[i] = { name: hs[i].name, value: hs[i].value };
+    } else {
+      // The clone keeps the raw spans of the lines it copies unchanged.
+      const raw = this.raw;
+      const craw: RawSlot[] = [];
+      let k = 0;
+      for (let i = 0; i < hs.length; i++) {
+        const h = hs[i];
+        const c = { name: h.name, value: h.value };
+        out[i] = c;
+        const r = this.rawIndex(h, k);
+        if (r < 0) continue;
+        k = r + RAW_STRIDE;
+        craw.push(c, h.name, h.value, raw[r + 3], raw[r + 4]);
+      }
+      m.src = src;
+      m.raw = craw;
+    }
+    m.headers = out;
+    m.body = this.body.length === 0 ? EMPTY : Buffer.from(this.body);
+    // Parsed values are immutable and keyed by their text: the copy may share them.
+    m.viaText = this.viaText;
+    m.viaParsed = this.viaParsed;
+    m.fromText = this.fromText;
+    m.fromParsed = this.fromParsed;
+    m.toText = this.toText;
+    m.toParsed = this.toParsed;
+    m.cseqText = this.cseqText;
+    m.cseqParsed = this.cseqParsed;
+    m.uriText = this.uriText;
+    m.uriParsed = this.uriParsed;
     return m;
+  }
+
+  /**
+   * Index in the raw arrays, at or after k, of header h if it is still the line it was
+   * parsed as (same object, name and value); -1 otherwise.
+   */
+  private rawIndex(h: Header, k: number): number {
+    const raw = this.raw;
+    for (let r = k; r < raw.length; r += RAW_STRIDE) {
+      if (raw[r] !== h) continue;
+      return raw[r + 1] === h.name && raw[r + 2] === h.value ? r : -1;
+    }
+    return -1;
   }
 
   /** Wire form, CRLF line ends; Content-Length always written, computed from the body. */
   toBuffer(): Buffer {
+    if (this.src !== null) {
+      // The spans serve this (usually only) serialization: a forwarded copy is printed
+      // once and then kept for retransmissions. Later calls print — the same bytes.
+      const out = this.toBufferRaw(this.src);
+      this.src = null;
+      this.raw = NO_RAW;
+      return out;
+    }
     let head = this.kind === 'request'
       ? `${this.method} ${this.uri} ${this.version}\r\n`
       : `${this.version} ${this.status} ${this.reason}\r\n`;
@@ -212,8 +290,82 @@ export class SipMessage {
     return this.body.length === 0 ? hb : Buffer.concat([hb, this.body]);
   }
 
+  /**
+   * toBuffer() for a parsed message: the same bytes, with unchanged header lines copied
+   * from the received datagram in runs instead of being printed again.
+   */
+  private toBufferRaw(src: Buffer): Buffer {
+    const hs = this.headers;
+    const bodyLen = this.body.length;
+    const w = WRITER;
+    w.n = 0;
+    w.total = 0;
+    w.runStart = -1;
+    w.runEnd = -1;
+    w.pending = this.kind === 'request'
+      ? `${this.method} ${this.uri} ${this.version}\r\n`
+      : `${this.version} ${this.status} ${this.reason}\r\n`;
+    let wroteLength = false;
+    let k = 0;
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i];
+      if (h.name === 'content-length') {
+        if (!wroteLength) {
+          flushRun(w);
+          w.pending += `Content-Length: ${bodyLen}\r\n`;
+        }
+        wroteLength = true;
+        continue;
+      }
+      const r = this.rawIndex(h, k);
+      if (r < 0) {
+        flushRun(w);
+        w.pending += `${displayName(h.name)}: ${h.value}\r\n`;
+        continue;
+      }
+      k = r + RAW_STRIDE;
+      const a = this.raw[r + 3] as number;
+      const b = this.raw[r + 4] as number;
+      if (w.runStart >= 0 && a === w.runEnd) {
+        w.runEnd = b;
+      } else {
+        flushStr(w);
+        flushRun(w);
+        w.runStart = a;
+        w.runEnd = b;
+      }
+    }
+    flushRun(w);
+    if (!wroteLength) w.pending += `Content-Length: ${bodyLen}\r\n`;
+    w.pending += '\r\n';
+    flushStr(w);
+    const out = Buffer.allocUnsafe(w.total + bodyLen);
+    let at = 0;
+    for (let j = 0; j < w.n; j++) {
+      const str = w.str[j];
+      if (str === undefined) {
+        at += src.copy(out, at, w.pos[2 * j], w.pos[2 * j + 1]);
+      } else {
+        at += out.write(str, at, 'utf8');
+        w.str[j] = undefined;
+      }
+    }
+    if (bodyLen > 0) this.body.copy(out, at);
+    return out;
+  }
+
   toString(): string {
     return this.toBuffer().toString('utf8');
+  }
+
+  /** The Request-URI, parsed (RFC 3261 §19.1); throws SipParseError. Cached until `uri` changes. */
+  requestUri(): SipUri {
+    const u = this.uri;
+    if (u === this.uriText && this.uriParsed !== undefined) return this.uriParsed;
+    const parsed = parseUri(u);
+    this.uriText = u;
+    this.uriParsed = parsed;
+    return parsed;
   }
 
   callId(): string {
@@ -223,14 +375,23 @@ export class SipMessage {
   cseq(): { seq: number; method: string } {
     const v = this.get('cseq');
     if (v === undefined) throw missing('CSeq');
-    return parseCSeq(v);
+    if (v === this.cseqText && this.cseqParsed !== undefined) return this.cseqParsed;
+    const parsed = parseCSeq(v);
+    this.cseqText = v;
+    this.cseqParsed = parsed;
+    return parsed;
   }
 
   topVia(): Via | undefined {
     const line = this.get('via');
     if (line === undefined) return undefined;
-    const first = splitList(line)[0];
-    return first === undefined ? undefined : parseVia(first);
+    if (line === this.viaText && this.viaParsed !== undefined) return this.viaParsed;
+    const first = line.indexOf(',') < 0 ? line : splitList(line)[0];
+    if (first === undefined || first.length === 0) return undefined;
+    const parsed = parseVia(first);
+    this.viaText = line;
+    this.viaParsed = parsed;
+    return parsed;
   }
 
   maxForwards(): number | undefined {
@@ -242,14 +403,74 @@ export class SipMessage {
   from(): NameAddr {
     const v = this.get('from');
     if (v === undefined) throw missing('From');
-    return parseNameAddr(v);
+    if (v === this.fromText && this.fromParsed !== undefined) return this.fromParsed;
+    const parsed = parseNameAddr(v);
+    this.fromText = v;
+    this.fromParsed = parsed;
+    return parsed;
   }
 
   to(): NameAddr {
     const v = this.get('to');
     if (v === undefined) throw missing('To');
-    return parseNameAddr(v);
+    if (v === this.toText && this.toParsed !== undefined) return this.toParsed;
+    const parsed = parseNameAddr(v);
+    this.toText = v;
+    this.toParsed = parsed;
+    return parsed;
   }
+
+  /** @internal parseMessage: remember the datagram and the clean lines' byte spans. */
+  static attachRaw(m: SipMessage, src: Buffer, raw: RawSlot[]): void {
+    if (raw.length === 0) return;
+    m.src = src;
+    m.raw = raw;
+  }
+
+  /** @internal parseMessage: the parsed Request-URI of the start line. */
+  static attachUri(m: SipMessage, uri: SipUri): void {
+    m.uriText = m.uri;
+    m.uriParsed = uri;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+/** Slots per clean header line in SipMessage.raw: Header, name, value, span start, span end. */
+const RAW_STRIDE = 5;
+type RawSlot = Header | string | number;
+const NO_RAW: RawSlot[] = [];
+/**
+ * toBufferRaw scratch: the segments of one serialization, each a string (str[j]) or a
+ * byte range of the source (str[j] undefined, pos[2j..2j+1]); strings are cleared as
+ * they are written. Serialization is synchronous, so one writer serves every message.
+ */
+interface SegmentWriter {
+  n: number;
+  total: number;
+  pending: string;
+  runStart: number;
+  runEnd: number;
+  str: (string | undefined)[];
+  pos: number[];
+}
+const WRITER: SegmentWriter = { n: 0, total: 0, pending: '', runStart: -1, runEnd: -1, str: [], pos: [] };
+
+function flushRun(w: SegmentWriter): void {
+  if (w.runStart < 0) return;
+  w.str[w.n] = undefined;
+  w.pos[2 * w.n] = w.runStart;
+  w.pos[2 * w.n + 1] = w.runEnd;
+  w.total += w.runEnd - w.runStart;
+  w.n++;
+  w.runStart = -1;
+}
+
+function flushStr(w: SegmentWriter): void {
+  if (w.pending.length === 0) return;
+  w.str[w.n] = w.pending;
+  w.total += Buffer.byteLength(w.pending, 'utf8');
+  w.n++;
+  w.pending = '';
 }
 
 function missing(display: string): SipParseError {
@@ -290,14 +511,154 @@ export interface ParseOptions {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Parse one datagram (UDP semantics for Content-Length, RFC 3261 §18.3). */
+/**
+ * Parse one datagram (UDP semantics for Content-Length, RFC 3261 §18.3).
+ *
+ * The message keeps a reference to `buf` (its unchanged header lines are copied from it
+ * when it is serialized again): the caller must not reuse the memory afterwards.
+ */
 export function parseMessage(buf: Buffer, opts?: ParseOptions): SipMessage {
   const maxSize = opts?.maxSize ?? DEFAULT_MAX_MESSAGE;
   // size cap before looking at any byte
   if (buf.length > maxSize) {
     throw new SipParseError(SipErrorCode.TOO_LARGE, `message of ${buf.length} bytes exceeds ${maxSize}`, 513);
   }
-  const lenient = opts?.lenientLineEnds === true;
+  if (opts?.lenientLineEnds !== true) {
+    // Headers end at the first empty line; nothing after it is ever read as a header.
+    const headEnd = buf.indexOf(CRLFCRLF);
+    if (headEnd < 0) throw badRequest(SipErrorCode.NO_END_OF_HEADERS, 'no empty line ending the headers', 'Missing End of Headers');
+    // The common case — a strict, all-ASCII header section — by index scan, with the byte
+    // spans that let toBuffer() copy unchanged lines; anything else the general way.
+    if (isAscii(buf.subarray(0, headEnd))) return parseAsciiStrict(buf, headEnd);
+  }
+  return parseGeneral(buf, opts?.lenientLineEnds === true);
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+
+function badLineEnd(): SipParseError {
+  return badRequest(SipErrorCode.BAD_HEADER, 'bare CR or LF in header section', 'Bad Line End');
+}
+
+function badHeaderLine(l: string): SipParseError {
+  return badRequest(SipErrorCode.BAD_HEADER, `header line without name or colon: ${l.slice(0, 60)}`, 'Bad Header');
+}
+
+/**
+ * parseMessage for a header section of ASCII with CRLF line ends. Same checks, same
+ * order and the same errors as parseGeneral; line positions are byte offsets.
+ */
+function parseAsciiStrict(buf: Buffer, headEnd: number): SipMessage {
+  const text = buf.toString('latin1', 0, headEnd);
+  const len = text.length;
+  // A CR or LF that is not part of a CRLF (RFC 3261 §7: lines end with CRLF).
+  for (let i = text.indexOf('\r'); i >= 0; i = text.indexOf('\r', i + 2)) {
+    if (text.charCodeAt(i + 1) !== 0x0a) throw badLineEnd();
+  }
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) {
+    if (text.charCodeAt(i - 1) !== 0x0d) throw badLineEnd();
+  }
+  let eol = text.indexOf('\r\n');
+  if (eol < 0) eol = len;
+  const msg = parseStartLine(text.slice(0, eol));
+
+  const raw: RawSlot[] = [];
+  let pos0 = eol + 2;
+  // First pass (§7.3.1 unfolding): each header's first row and its continuation rows.
+  // A line starting with SP/HTAB continues the previous one.
+  const starts = LINE_STARTS;
+  const ends = LINE_ENDS;
+  const folded = LINE_FOLDED;
+  let nLines = 0;
+  while (pos0 < len) {
+    let e = text.indexOf('\r\n', pos0);
+    if (e < 0) e = len;
+    const c = text.charCodeAt(pos0);
+    if (c === 0x20 || c === 0x09) {
+      if (nLines === 0) throw badRequest(SipErrorCode.BAD_HEADER, 'continuation line after start line', 'Bad Header');
+      ends[nLines - 1] = e;
+      folded[nLines - 1] = 1;
+    } else {
+      // HCOLON = *( SP / HTAB ) ":" — the name and its colon are on the line's first row
+      const colon = text.indexOf(':', pos0);
+      if (colon <= pos0 || colon >= e) throw badHeaderLine(text.slice(pos0, e));
+      starts[nLines] = pos0;
+      ends[nLines] = e;
+      folded[nLines] = 0;
+      nLines++;
+    }
+    pos0 = e + 2;
+  }
+  const headers = msg.headers;
+  for (let j = 0; j < nLines; j++) {
+    const s = starts[j];
+    const e = ends[j];
+    const colon = text.indexOf(':', s);
+    let ne = colon;
+    while (ne > s) {
+      const c = text.charCodeAt(ne - 1);
+      if (c !== 0x20 && c !== 0x09) break;
+      ne--;
+    }
+    const name = text.slice(s, ne); // "Via  :" is legal (HCOLON)
+    if (!isToken(name)) throw badRequest(SipErrorCode.BAD_HEADER, `bad header name: ${text.slice(s, Math.min(e, s + 60))}`, 'Bad Header');
+    const canonical = canonicalName(name);
+    let value: string;
+    if (folded[j] === 0) {
+      value = text.slice(colon + 1, e).trim();
+    } else {
+      // Unfold exactly as parseGeneral: each continuation row joins with one SP.
+      let line = text.slice(s, text.indexOf('\r\n', s));
+      let p = s + line.length + 2;
+      while (p < e) {
+        let re = text.indexOf('\r\n', p);
+        if (re < 0 || re > e) re = e;
+        line += ' ' + text.slice(p, re).trimStart();
+        p = re + 2;
+      }
+      value = line.slice(line.indexOf(':') + 1).trim();
+    }
+    const h: Header = { name: canonical, value };
+    headers.push(h);
+    // A clean line is byte for byte what toBuffer() would print for it.
+    if (folded[j] === 0 && ne === colon && canonical !== 'content-length' && text.charCodeAt(colon + 1) === 0x20 &&
+        value.length === e - colon - 2 && name === displayName(canonical)) {
+      raw.push(h, canonical, value, s, e + 2);
+    }
+  }
+
+  validateHeaders(msg);
+  setBody(msg, buf, headEnd + 4);
+  SipMessage.attachRaw(msg, buf, raw);
+  return msg;
+}
+
+// parseAsciiStrict scratch: header line boundaries of the message being parsed.
+const LINE_STARTS: number[] = [];
+const LINE_ENDS: number[] = [];
+const LINE_FOLDED: number[] = [];
+
+/** The body: RFC 3261 §18.3 — over UDP, a Content-Length larger than what arrived is an
+ * error (RFC 4475 §3.1.2.2), a smaller one truncates, none means "the rest". */
+function setBody(msg: SipMessage, buf: Buffer, bodyStart: number): void {
+  const available = buf.length - bodyStart;
+  const cl = msg.get('content-length');
+  let bodyLen = available;
+  if (cl !== undefined) {
+    if (!/^[0-9]{1,10}$/.test(cl)) throw badRequest(SipErrorCode.CONTENT_LENGTH, `bad Content-Length: ${cl.slice(0, 40)}`, 'Bad Content-Length');
+    const n = Number(cl);
+    if (n > available) throw badRequest(SipErrorCode.CONTENT_LENGTH, `Content-Length ${n} > ${available} bytes received`, 'Content-Length Too Large');
+    bodyLen = n;
+  }
+  // The datagram is not reused by the caller: the body may be a view of it.
+  msg.body = bodyLen === 0 ? msg.body : buf.subarray(bodyStart, bodyStart + bodyLen);
+}
+
+/**
+ * parseMessage for lenient line ends or a header section with non-ASCII (UTF-8) text.
+ * @internal exported for the differential test against the ASCII fast path.
+ */
+export function parseGeneral(buf: Buffer, lenient: boolean): SipMessage {
   // Headers end at the first empty line; nothing after it is ever read as a header.
   let headEnd = buf.indexOf('\r\n\r\n');
   let bodyStart = headEnd + 4;
@@ -323,9 +684,7 @@ export function parseMessage(buf: Buffer, opts?: ParseOptions): SipMessage {
   }
   const rawLines = lenient ? text.split(/\r?\n/) : text.split('\r\n');
   for (const l of rawLines) {
-    if (l.indexOf('\r') >= 0 || l.indexOf('\n') >= 0) {
-      throw badRequest(SipErrorCode.BAD_HEADER, 'bare CR or LF in header section', 'Bad Line End');
-    }
+    if (l.indexOf('\r') >= 0 || l.indexOf('\n') >= 0) throw badLineEnd();
   }
   const msg = parseStartLine(rawLines[0]);
 
@@ -339,32 +698,20 @@ export function parseMessage(buf: Buffer, opts?: ParseOptions): SipMessage {
       lines[lines.length - 1] += ' ' + l.trimStart();
     } else {
       // HCOLON = *( SP / HTAB ) ":" — the name and its colon are on the line's first row
-      if (l.indexOf(':') <= 0) throw badRequest(SipErrorCode.BAD_HEADER, `header line without name or colon: ${l.slice(0, 60)}`, 'Bad Header');
+      if (l.indexOf(':') <= 0) throw badHeaderLine(l);
       lines.push(l);
     }
   }
   for (const l of lines) {
     const colon = l.indexOf(':');
-    if (colon <= 0) throw badRequest(SipErrorCode.BAD_HEADER, `header line without name or colon: ${l.slice(0, 60)}`, 'Bad Header');
+    if (colon <= 0) throw badHeaderLine(l);
     const name = l.slice(0, colon).replace(/[ \t]+$/, ''); // "Via  :" is legal (HCOLON)
     if (!isToken(name)) throw badRequest(SipErrorCode.BAD_HEADER, `bad header name: ${l.slice(0, 60)}`, 'Bad Header');
     msg.headers.push({ name: canonicalName(name), value: l.slice(colon + 1).trim() });
   }
 
   validateHeaders(msg);
-
-  // Body: RFC 3261 §18.3 — over UDP, a Content-Length larger than what arrived is an
-  // error (RFC 4475 §3.1.2.2), a smaller one truncates, none means "the rest".
-  const available = buf.length - bodyStart;
-  const cl = msg.get('content-length');
-  let bodyLen = available;
-  if (cl !== undefined) {
-    if (!/^[0-9]{1,10}$/.test(cl)) throw badRequest(SipErrorCode.CONTENT_LENGTH, `bad Content-Length: ${cl.slice(0, 40)}`, 'Bad Content-Length');
-    const n = Number(cl);
-    if (n > available) throw badRequest(SipErrorCode.CONTENT_LENGTH, `Content-Length ${n} > ${available} bytes received`, 'Content-Length Too Large');
-    bodyLen = n;
-  }
-  msg.body = Buffer.from(buf.subarray(bodyStart, bodyStart + bodyLen));
+  setBody(msg, buf, bodyStart);
   return msg;
 }
 
@@ -408,6 +755,7 @@ function parseStartLine(line: string): SipMessage {
   m.method = method;
   m.uri = uri;
   m.version = 'SIP/2.0';
+  SipMessage.attachUri(m, ruri);
   return m;
 }
 
@@ -418,21 +766,40 @@ function checkVersion(v: string, line: string): void {
   throw badRequest(SipErrorCode.BAD_START_LINE, `bad start line (version): ${line.slice(0, 100)}`, 'Bad Start Line');
 }
 
+// Bits of SINGLE_HEADERS, in its order (the first conflicting one in that order is reported).
+const SINGLE_BIT: Record<string, number> = Object.fromEntries(SINGLE_HEADERS.map((n, i) => [n, 1 << i]));
+
 function validateHeaders(msg: SipMessage): void {
+  // One pass over the lines: presence, first values, conflicting single-valued headers.
+  const hs = msg.headers;
+  let present = 0;
+  let conflicts = 0;
+  const firsts = FIRST_VALUES;
+  for (let i = 0; i < hs.length; i++) {
+    const h = hs[i];
+    const bit = SINGLE_BIT[h.name];
+    if (bit !== undefined) {
+      if ((present & bit) === 0) {
+        present |= bit;
+        firsts[Math.clz32(bit) ^ 31] = h.value;
+      } else if (h.value !== firsts[Math.clz32(bit) ^ 31]) {
+        conflicts |= bit;
+      }
+    } else if (h.name === 'via') {
+      present |= VIA_BIT;
+    }
+  }
   // Mandatory headers (RFC 3261 §8.1.1). Max-Forwards is also mandatory in requests, but
   // RFC 2543 elements omit it (RFC 4475 §3.4) and a proxy treats absence as 70.
-  for (const [n, disp] of [['via', 'Via'], ['from', 'From'], ['to', 'To'], ['call-id', 'Call-ID'], ['cseq', 'CSeq']] as const) {
-    if (!msg.has(n)) throw missing(disp);
-  }
-  for (const n of SINGLE_HEADERS) {
-    let first: string | undefined;
-    for (const h of msg.headers) {
-      if (h.name !== n) continue;
-      if (first === undefined) first = h.value;
-      else if (h.value !== first) {
-        throw badRequest(SipErrorCode.DUPLICATE_HEADER, `conflicting ${displayName(n)} headers`, `Multiple ${displayName(n)}`);
-      }
-    }
+  if ((present & VIA_BIT) === 0) throw missing('Via');
+  if ((present & SINGLE_BIT.from) === 0) throw missing('From');
+  if ((present & SINGLE_BIT.to) === 0) throw missing('To');
+  if ((present & SINGLE_BIT['call-id']) === 0) throw missing('Call-ID');
+  if ((present & SINGLE_BIT.cseq) === 0) throw missing('CSeq');
+  // Two lines with different values is a 400 (RFC 4475 §3.3.8, §3.3.9).
+  if (conflicts !== 0) {
+    const n = SINGLE_HEADERS[31 - Math.clz32(conflicts & -conflicts)];
+    throw badRequest(SipErrorCode.DUPLICATE_HEADER, `conflicting ${displayName(n)} headers`, `Multiple ${displayName(n)}`);
   }
   const callId = msg.callId();
   if (callId.length === 0) throw missing('Call-ID');
@@ -445,31 +812,68 @@ function validateHeaders(msg: SipMessage): void {
     throw badRequest(SipErrorCode.BAD_CSEQ, `CSeq method ${cseq.method} != ${msg.method}`, 'CSeq Method Mismatch');
   }
   if (msg.kind === 'request') msg.maxForwards();
-  const expires = msg.get('expires');
-  if (expires !== undefined) checkDeltaSeconds('Expires', expires);
-  const minExpires = msg.get('min-expires');
+  if ((present & SINGLE_BIT.expires) !== 0) checkDeltaSeconds('Expires', firsts[SINGLE_HEADERS.indexOf('expires')] as string);
+  let seenVia = false;
+  let seenFrom = false;
+  let seenTo = false;
+  let minExpires: string | undefined;
+  let retryAfter: string | undefined;
+  let date: string | undefined;
+  for (let i = 0; i < hs.length; i++) {
+    const h = hs[i];
+    if (h.name === 'min-expires') minExpires ??= h.value;
+    else if (h.name === 'retry-after') retryAfter ??= h.value;
+    else if (h.name === 'date') date ??= h.value;
+  }
   if (minExpires !== undefined) checkDeltaSeconds('Min-Expires', minExpires);
-  const retryAfter = msg.get('retry-after');
   if (retryAfter !== undefined) checkDeltaSeconds('Retry-After', /^[0-9]*/.exec(retryAfter)?.[0] ?? '');
-  const date = msg.get('date');
   if (date !== undefined && !DATE_RE.test(date)) throw badRequest(SipErrorCode.BAD_DATE, `bad Date: ${date.slice(0, 60)}`, 'Bad Date');
 
-  // Structure of the headers a proxy acts on (RFC 4475 §3.1.2.1, .6, .13-15).
-  for (const h of msg.headers) {
-    if (h.name === 'via') {
-      const values = splitList(h.value);
-      if (values.length === 0) throw badRequest(SipErrorCode.BAD_VIA, 'empty Via', 'Bad Via');
-      for (const v of values) parseVia(v);
-    } else if (h.name === 'from' || h.name === 'to') {
-      parseNameAddr(h.value);
-    } else if (h.name === 'contact' || h.name === 'route' || h.name === 'record-route') {
-      const values = splitList(h.value);
-      if (h.name === 'contact' && values.length === 1 && values[0] === '*') continue; // §10.2.2
-      if (values.length === 0) throw badRequest(SipErrorCode.BAD_NAME_ADDR, `empty ${displayName(h.name)}`, 'Bad Address');
-      for (const v of values) parseNameAddr(v);
+  // Structure of the headers a proxy acts on (RFC 4475 §3.1.2.1, .6, .13-15). The first
+  // Via, From and To are parsed through the message's accessors, which keep the result.
+  for (let i = 0; i < hs.length; i++) {
+    const h = hs[i];
+    const name = h.name;
+    if (name === 'via') {
+      const values = h.value.indexOf(',') < 0 && h.value.length > 0 ? null : splitList(h.value);
+      if (values === null) {
+        if (!seenVia) msg.topVia();
+        else parseVia(h.value);
+      } else {
+        if (values.length === 0) throw badRequest(SipErrorCode.BAD_VIA, 'empty Via', 'Bad Via');
+        for (let j = 0; j < values.length; j++) {
+          if (j === 0 && !seenVia && values[0].length > 0) msg.topVia();
+          else parseVia(values[j]);
+        }
+      }
+      seenVia = true;
+    } else if (name === 'from') {
+      if (!seenFrom) msg.from();
+      else parseNameAddr(h.value);
+      seenFrom = true;
+    } else if (name === 'to') {
+      if (!seenTo) msg.to();
+      else parseNameAddr(h.value);
+      seenTo = true;
+    } else if (name === 'contact' || name === 'route' || name === 'record-route') {
+      const v = h.value;
+      if (v.indexOf(',') < 0 && v.length > 0) {
+        // one value (the usual case): no list to split
+        if (name === 'contact' && v === '*') continue; // §10.2.2
+        parseNameAddr(v);
+        continue;
+      }
+      const values = splitList(v);
+      if (name === 'contact' && values.length === 1 && values[0] === '*') continue; // §10.2.2
+      if (values.length === 0) throw badRequest(SipErrorCode.BAD_NAME_ADDR, `empty ${displayName(name)}`, 'Bad Address');
+      for (const x of values) parseNameAddr(x);
     }
   }
 }
+
+const VIA_BIT = 1 << SINGLE_HEADERS.length;
+// validateHeaders scratch: first value of each SINGLE_HEADERS entry.
+const FIRST_VALUES: (string | undefined)[] = SINGLE_HEADERS.map(() => undefined);
 
 /**
  * A response to `req` (RFC 3261 §8.2.6.2): Via lines (in order), From, To, Call-ID, CSeq

@@ -259,6 +259,21 @@ function parsePort(s: string, uri: string): number {
  * Throws SipParseError ERR_SIP_BAD_URI.
  */
 export function parseUri(s: string): SipUri {
+  // Request-URIs, Contacts and Routes repeat across the messages of a dialog: parse each
+  // text once. Results are shared, so callers treat them as read-only.
+  const hit = uriCache.get(s);
+  if (hit !== undefined) return hit;
+  const u = parseUriText(s);
+  if (uriCache.size >= URI_CACHE_MAX) uriCache.clear();
+  uriCache.set(s, u);
+  return u;
+}
+
+/** Bound of the URI cache (texts come from the wire); full → cleared. */
+const URI_CACHE_MAX = 256;
+const uriCache = new Map<string, SipUri>();
+
+function parseUriText(s: string): SipUri {
   if (s.length === 0) throw badUri(s, 'empty');
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

@@ -13,7 +13,7 @@ import { parseNameAddr, parseVia, type Via } from '../sip/headers.js';
 import { aorOf, parseUri, type SipUri } from '../sip/uri.js';
 import { fnv1a32String } from '../farm/hash.js';
 import { mintBranch } from '../farm/tokens.js';
-import type { ClientTransaction } from '../sip/transaction/client.js';
+import type { ClientTransaction, ClientTransactionHandlers } from '../sip/transaction/client.js';
 import type { ServerTransaction } from '../sip/transaction/server.js';
 import type { TransactionLayer } from '../sip/transaction/layer.js';
 import type { TransactionUser } from '../sip/transaction/user.js';
@@ -46,17 +46,52 @@ export const PROXY_EVENTS = [
 ] as const;
 export type ProxyEvent = (typeof PROXY_EVENTS)[number];
 
-/** State kept per proxied INVITE/non-INVITE: the response context of §16. */
-interface ResponseContext {
-  server: ServerTransaction;
-  client?: ClientTransaction;
-  forwarded?: SipMessage;
-  dest?: Destination;
-  finalSent: boolean;
-  provisionalSeen: boolean;
-  cancelRequested: boolean;
-  cancelSent: boolean;
+/**
+ * State kept per proxied INVITE/non-INVITE: the response context of §16. It is also the
+ * client transaction's handler object (methods, not closures), and it lets go of the
+ * request and the forwarded copy once a final response went upstream: the client
+ * transaction keeps its handlers until Timer M/K (up to 64·T1), and retaining two parsed
+ * messages per call that long was a large part of the slow path's GC work.
+ */
+class ResponseContext implements ClientTransactionHandlers {
+  client: ClientTransaction | undefined = undefined;
+  /** The forwarded request (for CANCEL, §9.1); dropped once a final response was sent. */
+  forwarded: SipMessage | undefined = undefined;
+  dest: Destination | undefined = undefined;
+  finalSent = false;
+  provisionalSeen = false;
+  cancelRequested = false;
+  cancelSent = false;
+
+  constructor(
+    private readonly proxy: Proxy,
+    readonly server: ServerTransaction,
+    /** The received request; dropped once a final response was sent. */
+    public req: SipMessage | undefined,
+  ) {}
+
+  /** A final response went (or is going) upstream: nothing below needs the requests again. */
+  markFinal(): void {
+    this.finalSent = true;
+    this.req = undefined;
+    this.forwarded = undefined;
+  }
+
+  onResponse(res: SipMessage): void {
+    this.proxy.onClientResponse(this, res);
+  }
+
+  onTimeout(): void {
+    this.proxy.onClientTimeout(this);
+  }
+
+  onTerminated(): void {
+    this.proxy.onClientTerminated(this);
+  }
 }
+
+/** Handlers of a hop-by-hop CANCEL: its answer concerns this hop only (§16.10), nothing to do. */
+const IGNORE_RESPONSES: ClientTransactionHandlers = { onResponse: () => undefined, onTimeout: () => undefined };
 
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
 
@@ -191,7 +226,7 @@ export class Proxy implements TransactionUser {
       this.handleCancel(req, tx);
       return;
     }
-    const ctx: ResponseContext = { server: tx, finalSent: false, provisionalSeen: false, cancelRequested: false, cancelSent: false };
+    const ctx = new ResponseContext(this, tx, req);
     this.contexts.set(tx, ctx);
     this.route(req, ruri, src)
       .then((r) => {
@@ -201,7 +236,7 @@ export class Proxy implements TransactionUser {
           return;
         }
         if ('response' in r) {
-          ctx.finalSent = true;
+          ctx.markFinal();
           this.contexts.delete(tx);
           tx.respond(r.response);
           return;
@@ -219,7 +254,7 @@ export class Proxy implements TransactionUser {
   }
 
   private finish(ctx: ResponseContext, req: SipMessage, status: number, reason?: string, extra?: [string, string][]): void {
-    ctx.finalSent = true;
+    ctx.markFinal();
     this.contexts.delete(ctx.server);
     this.respond(ctx.server, req, status, reason, extra);
   }
@@ -346,21 +381,23 @@ export class Proxy implements TransactionUser {
     ctx.forwarded = fwd;
     ctx.dest = target.dest;
     this.events.forwarded_stateful++;
-    ctx.client = this.layer.sendRequest(fwd, target.dest, {
-      onResponse: (res) => this.onClientResponse(ctx, req, res),
-      onTimeout: () => {
-        this.events.timeouts++;
-        // §16.7 step 6 / §16.8: a timed-out branch counts as a 408.
-        if (!ctx.finalSent) this.finish(ctx, req, ctx.cancelRequested ? 487 : 408);
-      },
-      onTerminated: () => {
-        if (ctx.finalSent || ctx.server.state === 'Terminated') this.contexts.delete(ctx.server);
-      },
-    });
+    ctx.client = this.layer.sendRequest(fwd, target.dest, ctx);
   }
 
-  /** §16.7: a response from the downstream client transaction. */
-  private onClientResponse(ctx: ResponseContext, req: SipMessage, res: SipMessage): void {
+  /** @internal ResponseContext.onTimeout */
+  onClientTimeout(ctx: ResponseContext): void {
+    this.events.timeouts++;
+    // §16.7 step 6 / §16.8: a timed-out branch counts as a 408.
+    if (!ctx.finalSent && ctx.req !== undefined) this.finish(ctx, ctx.req, ctx.cancelRequested ? 487 : 408);
+  }
+
+  /** @internal ResponseContext.onTerminated */
+  onClientTerminated(ctx: ResponseContext): void {
+    if (ctx.finalSent || ctx.server.state === 'Terminated') this.contexts.delete(ctx.server);
+  }
+
+  /** §16.7: a response from the downstream client transaction. @internal ResponseContext.onResponse */
+  onClientResponse(ctx: ResponseContext, res: SipMessage): void {
     if (res.status < 200) {
       ctx.provisionalSeen = true;
       if (ctx.cancelRequested && !ctx.cancelSent) this.sendCancel(ctx);
@@ -369,11 +406,11 @@ export class Proxy implements TransactionUser {
     }
     if (res.status >= 200 && res.status < 300) {
       // Every 2xx goes upstream, retransmissions included (RFC 6026).
-      ctx.finalSent = true;
+      ctx.markFinal();
       this.contexts.delete(ctx.server);
     } else if (res.status >= 300) {
       if (ctx.finalSent) return;
-      ctx.finalSent = true;
+      ctx.markFinal();
       this.contexts.delete(ctx.server);
     }
     const up = res.clone();
@@ -416,7 +453,7 @@ export class Proxy implements TransactionUser {
     for (const r of fwd.getAll('route')) headers.push(['route', r]);
     headers.push(['max-forwards', '70'], ['from', fwd.get('from') ?? ''], ['to', fwd.get('to') ?? ''], ['call-id', fwd.callId()], ['cseq', `${fwd.cseq().seq} CANCEL`]);
     const cancel = (fwd.constructor as typeof SipMessage).request('CANCEL', fwd.uri, headers);
-    this.layer.sendRequest(cancel, ctx.dest, { onResponse: () => undefined, onTimeout: () => undefined });
+    this.layer.sendRequest(cancel, ctx.dest, IGNORE_RESPONSES);
   }
 
   // ---- stateless forwarding -------------------------------------------------------------

@@ -12,6 +12,12 @@ export interface Clock {
   now(): number;
   /** Call fn once, ms milliseconds from now (ms < 0 is treated as 0). */
   setTimer(ms: number, fn: () => void): TimerHandle;
+  /**
+   * Call fn(arg) once, ms milliseconds from now. Lets a long-lived object pass a shared
+   * function and itself instead of allocating a closure per timer (the transaction
+   * layer sets one per transaction).
+   */
+  setTimer<T>(ms: number, fn: (arg: T) => void, arg: T): TimerHandle;
   /** Cancel a timer; cancelling a fired or already cancelled timer is a no-op. */
   clearTimer(h: TimerHandle): void;
 }
@@ -22,8 +28,8 @@ export interface Clock {
  */
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimer(ms: number, fn: () => void): TimerHandle {
-    const t = setTimeout(fn, Math.max(0, ms));
+  setTimer(ms: number, fn: (arg?: unknown) => void, arg?: unknown): TimerHandle {
+    const t = setTimeout(fn, Math.max(0, ms), arg);
     t.unref();
     return t;
   },
@@ -35,7 +41,8 @@ export const systemClock: Clock = {
 interface FakeTimer {
   due: number;
   seq: number;
-  fn: (() => void) | null; // null once fired or cancelled
+  fn: ((arg?: unknown) => void) | null; // null once fired or cancelled
+  arg: unknown;
 }
 
 /**
@@ -56,8 +63,8 @@ export class FakeClock implements Clock {
     return this.t;
   }
 
-  setTimer(ms: number, fn: () => void): TimerHandle {
-    const timer: FakeTimer = { due: this.t + Math.max(0, ms), seq: this.seq++, fn };
+  setTimer(ms: number, fn: (arg?: unknown) => void, arg?: unknown): TimerHandle {
+    const timer: FakeTimer = { due: this.t + Math.max(0, ms), seq: this.seq++, fn, arg };
     this.timers.push(timer);
     return timer;
   }
@@ -81,7 +88,7 @@ export class FakeClock implements Clock {
       this.t = next.due;
       const fn = next.fn;
       next.fn = null;
-      if (fn) fn();
+      if (fn) fn(next.arg);
     }
     this.t = target;
   }

@@ -2,6 +2,7 @@
 
 import type { SipMessage } from '../message.js';
 import { Transaction, type TerminationReason, type TransactionContext } from './transaction.js';
+import { detachString } from './key.js';
 import type { Destination } from './transport.js';
 
 /** RFC 3261 Fig. 5 with RFC 6026's Accepted. */
@@ -32,9 +33,9 @@ export abstract class ClientTransaction extends Transaction<ClientTransactionSta
   /** Where the request (and its retransmissions, and a generated ACK) goes. */
   readonly destination: Destination;
   protected readonly handlers: ClientTransactionHandlers;
-  /** Encoded once: retransmissions are byte-identical (§17.1.1.2). */
-  protected readonly requestBuf: Buffer;
-  private last: SipMessage | undefined;
+  /** Encoded once: retransmissions are byte-identical (§17.1.1.2). Released with the request. */
+  protected requestBuf: Buffer | undefined;
+  private lastCode = 0;
   private finalDelivered = false;
 
   protected constructor(
@@ -47,15 +48,18 @@ export abstract class ClientTransaction extends Transaction<ClientTransactionSta
     initial: ClientTransactionState,
   ) {
     super(ctx, request, key, initial);
-    this.branch = branch;
+    this.branch = detachString(branch);
     this.destination = destination;
     this.handlers = handlers;
     this.requestBuf = request.toBuffer();
   }
 
-  /** The last response passed up to the TU. */
-  get lastResponse(): SipMessage | undefined {
-    return this.last;
+  /**
+   * Status of the last response passed up to the TU, 0 before any. (The response itself
+   * is not kept: the transaction may live 64·T1 past it, RFC 6026 Timer M.)
+   */
+  get lastStatus(): number {
+    return this.lastCode;
   }
 
   /** Send the request and arm the timers. @internal called by TransactionLayer */
@@ -76,10 +80,16 @@ export abstract class ClientTransaction extends Transaction<ClientTransactionSta
     this.toTerminated('shutdown', 'Terminated');
   }
 
+  protected override toTerminated(reason: TerminationReason, state: ClientTransactionState): boolean {
+    if (!super.toTerminated(reason, state)) return false;
+    this.requestBuf = undefined;
+    return true;
+  }
+
   /** First transmission. A transport error here is reported on the next clock tick, so
    * the caller of sendRequest always holds the transaction before any handler runs. */
   protected sendInitial(): boolean {
-    const err = this.transmit(this.requestBuf, this.destination);
+    const err = this.transmit(this.requestBuf!, this.destination);
     if (err === undefined) return true;
     if (this.toTerminated('transport-error', 'Terminated')) {
       this.ctx.clock.setTimer(0, () => this.notifyTransportError(err));
@@ -89,6 +99,7 @@ export abstract class ClientTransaction extends Transaction<ClientTransactionSta
 
   /** Timer A / Timer E retransmission. */
   protected retransmit(): boolean {
+    if (this.requestBuf === undefined) return false;
     this.ctx.stats.requestsRetransmitted++;
     const err = this.transmit(this.requestBuf, this.destination);
     if (err === undefined) return true;
@@ -96,8 +107,17 @@ export abstract class ClientTransaction extends Transaction<ClientTransactionSta
     return false;
   }
 
+  /**
+   * A final response arrived: nothing will be retransmitted any more, so the request and
+   * its bytes go (they would otherwise live until Timer D/K/M, up to 64·T1).
+   */
+  protected releaseRequest(): void {
+    this.req = undefined;
+    this.requestBuf = undefined;
+  }
+
   protected deliver(res: SipMessage): void {
-    this.last = res;
+    this.lastCode = res.status;
     if (res.status >= 200) this.finalDelivered = true;
     this.handlers.onResponse(res, this);
   }

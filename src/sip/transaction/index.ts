@@ -26,3 +26,4 @@ export { MAGIC_COOKIE, hasMagicCookie, sentBy, serverKey, server2543AckKey, clie
 export { TransactionError, type TransactionErrorCode } from './errors.js';
 export { newTransactionStats, type TransactionStats } from './stats.js';
 export * from './timers.js';
+export { TimerWheel, DEFAULT_TIMER_GRANULARITY_MS } from './timer-wheel.js';

@@ -2,17 +2,19 @@
 // §8.4 (2xx moves to Accepted so that 2xx retransmissions — from other forks too — still
 // reach the TU until Timer M).
 
-import type { SipMessage } from '../message.js';
+import { parseMessage, type SipMessage } from '../message.js';
 import { ClientTransaction, type ClientTransactionHandlers } from './client.js';
 import { buildNon2xxAck } from './hop-requests.js';
 import { nextTimerA } from './timers.js';
-import type { TransactionContext } from './transaction.js';
+import type { TimerName, TransactionContext } from './transaction.js';
 import type { Destination } from './transport.js';
 
 export class InviteClientTransaction extends ClientTransaction {
   readonly isInvite = true;
-  private ackMsg: SipMessage | undefined;
+  /** The non-2xx ACK's bytes, in a buffer of their own: kept until Timer D (≥ 32 s). */
   private ackBuf: Buffer | undefined;
+  /** Current Timer A interval (§17.1.1.2: doubles on each firing). */
+  private intervalA = 0;
 
   constructor(
     ctx: TransactionContext,
@@ -25,18 +27,41 @@ export class InviteClientTransaction extends ClientTransaction {
     super(ctx, request, key, branch, destination, handlers, 'Calling');
   }
 
-  /** The ACK this transaction generated for a non-2xx final response, once it has. */
+  /**
+   * The ACK this transaction generated for a non-2xx final response, once it has —
+   * parsed from the bytes sent on each call (only the bytes are kept, for Timer D).
+   */
   get ack(): SipMessage | undefined {
-    return this.ackMsg;
+    return this.ackBuf === undefined ? undefined : parseMessage(this.ackBuf);
   }
 
   start(): void {
     if (!this.sendInitial()) return;
     // §17.1.1.2: Timer A (unreliable only) at T1, doubling; Timer B at 64·T1.
-    if (this.ctx.timers.retransmit) this.armA(this.ctx.timers.A);
-    this.startTimer('B', this.ctx.timers.B, () => {
-      if (this.current === 'Calling') this.timeout();
-    });
+    if (this.ctx.timers.retransmit) {
+      this.intervalA = this.ctx.timers.A;
+      this.startTimer('A', this.intervalA);
+    }
+    this.startTimer('B', this.ctx.timers.B);
+  }
+
+  protected onTimer(name: TimerName): void {
+    switch (name) {
+      case 'A':
+        if (this.current !== 'Calling') return;
+        if (this.retransmit()) {
+          this.intervalA = nextTimerA(this.intervalA);
+          this.startTimer('A', this.intervalA);
+        }
+        return;
+      case 'B':
+        if (this.current === 'Calling') this.timeout();
+        return;
+      case 'D':
+      case 'M':
+        this.finish('normal');
+        return;
+    }
   }
 
   receiveResponse(res: SipMessage): void {
@@ -53,16 +78,20 @@ export class InviteClientTransaction extends ClientTransaction {
         } else if (status < 300) {
           // RFC 6026 §8.4: 2xx → Accepted, Timer M; the TU (not us) ACKs a 2xx.
           this.current = 'Accepted';
-          this.startTimer('M', this.ctx.timers.M, () => this.finish('normal'));
+          this.releaseRequest();
+          this.startTimer('M', this.ctx.timers.M);
           this.deliver(res);
         } else {
           // §17.1.1.2: 300-699 → Completed: pass up, ACK, Timer D.
           this.current = 'Completed';
-          this.ackMsg = buildNon2xxAck(this.request, res);
-          this.ackBuf = this.ackMsg.toBuffer();
+          const pooled = buildNon2xxAck(this.req!, res).toBuffer();
+          // Own buffer, not a slice of a shared pool slab that it would keep alive.
+          this.ackBuf = Buffer.allocUnsafeSlow(pooled.length);
+          pooled.copy(this.ackBuf);
+          this.releaseRequest();
           const err = this.sendAck();
           const d = this.ctx.timers.D;
-          if (err === undefined && d > 0) this.startTimer('D', d, () => this.finish('normal'));
+          if (err === undefined && d > 0) this.startTimer('D', d);
           this.deliver(res);
           if (err !== undefined) this.transportFailure(err);
           else if (d === 0) this.finish('normal');
@@ -94,13 +123,6 @@ export class InviteClientTransaction extends ClientTransaction {
       default:
         this.absorbed();
     }
-  }
-
-  private armA(interval: number): void {
-    this.startTimer('A', interval, () => {
-      if (this.current !== 'Calling') return;
-      if (this.retransmit()) this.armA(nextTimerA(interval));
-    });
   }
 
   private sendAck(): unknown {

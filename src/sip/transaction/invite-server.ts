@@ -4,8 +4,9 @@
 
 import { createResponse, type SipMessage } from '../message.js';
 import { ServerTransaction } from './server.js';
+import { detachString } from './key.js';
 import { nextCapped } from './timers.js';
-import type { TransactionContext } from './transaction.js';
+import type { TimerName, TransactionContext } from './transaction.js';
 import type { Destination } from './transport.js';
 
 /** What the layer does with an ACK after the transaction has seen it. */
@@ -25,18 +26,46 @@ export class InviteServerTransaction extends ServerTransaction {
     source: Destination,
   ) {
     super(ctx, request, key, 'Proceeding', receivedFrom, source);
-    this.ackKey = ackKey;
+    this.ackKey = ackKey === undefined ? undefined : detachString(ackKey);
+    this.keepToTag = ackKey !== undefined;
   }
+
+  /** Current Timer G interval (§17.2.1). */
+  private intervalG = 0;
 
   override start(): void {
     // §17.2.1: the server transaction MUST send 100 Trying unless it knows the TU will
     // send a provisional or final response within 200 ms. Cancelled by any TU response.
-    if (this.ctx.autoTryingMs > 0) {
-      this.startTimer('Trying', this.ctx.autoTryingMs, () => {
-        if (this.current !== 'Proceeding' || this.lastResponse !== undefined) return;
+    // The layer calls start() after tu.onRequest, so a TU that answered at once (a
+    // proxy's immediate 100, §16.2) costs no timer at all.
+    if (this.ctx.autoTryingMs > 0 && this.current === 'Proceeding' && this.lastStatus === 0 && !this.terminated) {
+      this.startTimer('Trying', this.ctx.autoTryingMs);
+    }
+  }
+
+  protected onTimer(name: TimerName): void {
+    switch (name) {
+      case 'Trying':
+        if (this.current !== 'Proceeding' || this.lastStatus !== 0 || this.req === undefined) return;
         this.ctx.stats.autoTrying++;
-        this.sendResponse(createResponse(this.request, 100, 'Trying'));
-      });
+        this.sendResponse(createResponse(this.req, 100, 'Trying'));
+        return;
+      case 'G':
+        if (this.current !== 'Completed') return;
+        this.resendLast();
+        if (this.current === 'Completed') {
+          this.intervalG = nextCapped(this.intervalG, this.ctx.timers.cfg);
+          this.startTimer('G', this.intervalG);
+        }
+        return;
+      case 'H':
+        this.ctx.stats.timeoutsH++;
+        this.fail('timeout');
+        return;
+      case 'I':
+      case 'L':
+        this.finish('normal');
+        return;
     }
   }
 
@@ -51,21 +80,29 @@ export class InviteServerTransaction extends ServerTransaction {
           // RFC 6026 §8.5: 2xx from the TU → Accepted, Timer L.
           this.current = 'Accepted';
           if (!this.sendResponse(res)) return false;
-          this.startTimer('L', this.ctx.timers.L, () => this.finish('normal'));
+          // RFC 6026 §8.7: in Accepted request retransmissions get no response, and 2xx
+          // retransmissions bring their own bytes: the last response's bytes can go.
+          this.lastBuf = undefined;
+          this.startTimer('L', this.ctx.timers.L);
           return true;
         }
         // §17.2.1: 300-699 → Completed; Timer G (unreliable only) and Timer H.
         this.current = 'Completed';
         if (!this.sendResponse(res)) return false;
-        if (this.ctx.timers.retransmit) this.armG(this.ctx.timers.G);
-        this.startTimer('H', this.ctx.timers.H, () => {
-          this.ctx.stats.timeoutsH++;
-          this.fail('timeout');
-        });
+        this.compactLast();
+        if (this.ctx.timers.retransmit) {
+          this.intervalG = this.ctx.timers.G;
+          this.startTimer('G', this.intervalG);
+        }
+        this.startTimer('H', this.ctx.timers.H);
         return true;
       case 'Accepted':
         // RFC 6026 §8.7: 2xx retransmissions from the TU go to the transport; nothing else does.
-        if (status >= 200 && status < 300) return this.sendResponse(res);
+        if (status >= 200 && status < 300) {
+          const ok = this.sendResponse(res);
+          this.lastBuf = undefined;
+          return ok;
+        }
         return this.discard();
       default:
         return this.discard();
@@ -97,19 +134,13 @@ export class InviteServerTransaction extends ServerTransaction {
       this.current = 'Confirmed';
       this.stopTimer('G');
       this.stopTimer('H');
+      // §17.2.1: Confirmed only absorbs ACKs; the final response is never resent again.
+      this.lastBuf = undefined;
       const i = this.ctx.timers.I;
       if (i === 0) this.finish('normal');
-      else this.startTimer('I', i, () => this.finish('normal'));
+      else this.startTimer('I', i);
     }
     return 'absorbed';
-  }
-
-  private armG(interval: number): void {
-    this.startTimer('G', interval, () => {
-      if (this.current !== 'Completed') return;
-      this.resendLast();
-      if (this.current === 'Completed') this.armG(nextCapped(interval, this.ctx.timers.cfg));
-    });
   }
 
   private discard(): boolean {

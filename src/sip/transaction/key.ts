@@ -65,6 +65,18 @@ export function server2543AckKey(req: SipMessage): string | undefined {
   return ['2543ack', req.uri, req.from().tag ?? '', req.callId(), String(req.cseq().seq), viaIdentity(via)].join(SEP);
 }
 
+/**
+ * A copy of s that refers to no other string. V8 keeps a header value as a slice of the
+ * whole message text and a concatenation as a tree of its parts, so a key or Call-ID
+ * stored on a transaction would keep the request's full text alive for the
+ * transaction's life (up to 64·T1 after the request itself was dropped). Slicing a
+ * concatenation makes V8 flatten it into a fresh string; the slice then refers to that
+ * copy only. (Strings shorter than 13 chars are always copied by V8.)
+ */
+export function detachString(s: string): string {
+  return s.length < 13 ? s : (s + ' ').slice(0, -1);
+}
+
 /** §17.1.3: a response matches the client transaction with the same top-Via branch and CSeq method. */
 export function clientKey(branch: string, method: string): string {
   return `${branch}${SEP}${method}`;

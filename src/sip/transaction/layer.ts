@@ -13,6 +13,7 @@ import { NonInviteClientTransaction } from './non-invite-client.js';
 import { NonInviteServerTransaction } from './non-invite-server.js';
 import { ServerTransaction } from './server.js';
 import { newTransactionStats, type TransactionStats } from './stats.js';
+import { DEFAULT_TIMER_GRANULARITY_MS, TimerWheel } from './timer-wheel.js';
 import { DEFAULT_TIMERS, resolveTimers, type ResolvedTimers, type TimerConfig } from './timers.js';
 import type { Transaction, TransactionContext } from './transaction.js';
 import { responseDestination, type Destination, type SendFn } from './transport.js';
@@ -32,6 +33,13 @@ export interface TransactionLayerOptions {
    * once may turn it off).
    */
   autoTryingMs?: number;
+  /**
+   * Granularity (ms) of the long timers B, D, F, H, I, J, K, L, M: they share one coarse
+   * clock timer and fire up to this much after their RFC value (the RFC values are lower
+   * bounds). Default 100. ≤ 1 = exact (tests of the RFC schedules use that). A, E, G and
+   * the 100-Trying timer are always exact.
+   */
+  timerGranularityMs?: number;
 }
 
 export class TransactionLayer {
@@ -42,6 +50,7 @@ export class TransactionLayer {
   private readonly clock: Clock;
   private readonly send: SendFn;
   private readonly ctx: TransactionContext;
+  private readonly wheel: TimerWheel;
   private readonly servers = new Map<string, ServerTransaction>();
   /** RFC 2543 INVITE transactions by their ACK key (§17.2.3: ACK's To tag differs from the INVITE's). */
   private readonly servers2543Ack = new Map<string, InviteServerTransaction>();
@@ -53,12 +62,14 @@ export class TransactionLayer {
     this.send = opts.send;
     this.tu = opts.tu;
     this.timers = resolveTimers(opts.timers ?? DEFAULT_TIMERS, opts.reliable ?? false);
+    this.wheel = new TimerWheel(this.clock, opts.timerGranularityMs ?? DEFAULT_TIMER_GRANULARITY_MS);
     const layer = this;
     this.ctx = {
       clock: this.clock,
       send: this.send,
       timers: this.timers,
       stats: this.stats,
+      wheel: this.wheel,
       autoTryingMs: opts.autoTryingMs ?? 200,
       get tu() {
         return layer.tu;
@@ -104,12 +115,16 @@ export class TransactionLayer {
       req.method === 'INVITE'
         ? new InviteServerTransaction(this.ctx, req, key, ackKey, src, dest)
         : new NonInviteServerTransaction(this.ctx, req, key, src, dest);
-    this.servers.set(key, tx);
-    if (ackKey !== undefined) this.servers2543Ack.set(ackKey, tx as InviteServerTransaction);
+    this.servers.set(tx.key, tx);
+    if (ackKey !== undefined) this.servers2543Ack.set((tx as InviteServerTransaction).ackKey!, tx as InviteServerTransaction);
     this.countCallId(tx.callId, 1);
     this.stats.serverCreated++;
-    tx.start();
-    this.tu.onRequest(req, tx, src);
+    try {
+      this.tu.onRequest(req, tx, src);
+    } finally {
+      // After the TU: the auto-100 timer is only needed if the TU has not answered yet.
+      tx.start();
+    }
   }
 
   /**
@@ -168,7 +183,7 @@ export class TransactionLayer {
         cause: err,
       });
     }
-    this.clients.set(key, tx);
+    this.clients.set(tx.key, tx);
     this.countCallId(tx.callId, 1);
     this.stats.clientCreated++;
     tx.start();
@@ -204,6 +219,7 @@ export class TransactionLayer {
   /** Stop every transaction and timer without notifying anyone (process shutdown, tests). */
   shutdown(): void {
     for (const tx of [...this.servers.values(), ...this.clients.values()]) tx.kill();
+    this.wheel.clear();
     this.servers.clear();
     this.servers2543Ack.clear();
     this.clients.clear();
@@ -226,7 +242,7 @@ export class TransactionLayer {
         // the one in the response this transaction sent.
         const key = server2543AckKey(ack);
         const found = key === undefined ? undefined : this.servers2543Ack.get(key);
-        const sentTag = found?.lastResponse?.to().tag;
+        const sentTag = found?.lastToTag;
         if (found !== undefined && sentTag !== undefined && sentTag === ack.to().tag) tx = found;
       }
     } catch {

@@ -2,7 +2,7 @@
 
 import type { SipMessage } from '../message.js';
 import { ServerTransaction } from './server.js';
-import type { TransactionContext } from './transaction.js';
+import type { TimerName, TransactionContext } from './transaction.js';
 import type { Destination } from './transport.js';
 
 export class NonInviteServerTransaction extends ServerTransaction {
@@ -28,8 +28,15 @@ export class NonInviteServerTransaction extends ServerTransaction {
     if (!this.sendResponse(res)) return false;
     const j = this.ctx.timers.J;
     if (j === 0) this.finish('normal');
-    else this.startTimer('J', j, () => this.finish('normal'));
+    else {
+      this.compactLast();
+      this.startTimer('J', j);
+    }
     return true;
+  }
+
+  protected onTimer(name: TimerName): void {
+    if (name === 'J') this.finish('normal');
   }
 
   receiveRetransmission(): void {

@@ -19,8 +19,13 @@ export abstract class ServerTransaction extends Transaction<ServerTransactionSta
    * (§18.2.2 / RFC 3581); the TU may replace it before responding.
    */
   source: Destination;
-  private last: SipMessage | undefined;
-  private lastBuf: Buffer | undefined;
+  private lastCode = 0;
+  /** Bytes of the last response, for retransmissions; dropped in states that never resend. */
+  protected lastBuf: Buffer | undefined;
+  /** To tag of the last response, kept only for RFC 2543 ACK matching (§17.2.3). */
+  private sentToTag: string | undefined;
+  /** Set by the INVITE server transaction of an RFC 2543 peer. */
+  protected keepToTag = false;
 
   protected constructor(
     ctx: TransactionContext,
@@ -35,9 +40,17 @@ export abstract class ServerTransaction extends Transaction<ServerTransactionSta
     this.source = source;
   }
 
-  /** The last response sent (what a retransmitted request gets back). */
-  get lastResponse(): SipMessage | undefined {
-    return this.last;
+  /**
+   * Status of the last response sent, 0 before any. (The response is not kept, only its
+   * bytes while a retransmission may still need them.)
+   */
+  get lastStatus(): number {
+    return this.lastCode;
+  }
+
+  /** To tag of the last response sent — kept only for an RFC 2543 INVITE (ACK matching, §17.2.3). @internal */
+  get lastToTag(): string | undefined {
+    return this.sentToTag;
   }
 
   /**
@@ -54,7 +67,10 @@ export abstract class ServerTransaction extends Transaction<ServerTransactionSta
    */
   abstract receiveRetransmission(): void;
 
-  /** Called by the layer once the transaction is in its maps. @internal */
+  /**
+   * Called by the layer once the transaction is in its maps and tu.onRequest has run
+   * (so a TU that answered at once never arms the 100-Trying timer). @internal
+   */
   start(): void {}
 
   /** The TU abandons the transaction: Terminated at once, no more retransmissions. */
@@ -66,17 +82,46 @@ export abstract class ServerTransaction extends Transaction<ServerTransactionSta
     this.toTerminated('shutdown', 'Terminated');
   }
 
+  protected override toTerminated(reason: TerminationReason, state: ServerTransactionState): boolean {
+    if (!super.toTerminated(reason, state)) return false;
+    this.lastBuf = undefined;
+    return true;
+  }
+
   /** Encode, remember as last response, send. False if the transport threw (already handled). */
   protected sendResponse(res: SipMessage): boolean {
     const buf = res.toBuffer();
-    this.last = res;
+    this.lastCode = res.status;
     this.lastBuf = buf;
+    if (this.keepToTag) {
+      try {
+        this.sentToTag = res.to().tag;
+      } catch {
+        this.sentToTag = undefined;
+      }
+    }
+    // A final response: the request is not needed to build anything any more (§17.2).
+    if (res.status >= 200) this.req = undefined;
     const err = this.transmit(buf, this.source);
     if (err !== undefined) {
       this.fail('transport-error', err);
       return false;
     }
     return true;
+  }
+
+  /**
+   * The last response's bytes will be kept for a while (Completed: until Timer J or the
+   * ACK, up to 64·T1): keep them in a buffer of their own. Encoded messages are small
+   * slices of Node's shared 8 KB pool slabs, and one retained slice keeps its whole slab
+   * alive — with one Completed transaction per slab, ~16× the memory.
+   */
+  protected compactLast(): void {
+    const b = this.lastBuf;
+    if (b === undefined || b.byteLength === b.buffer.byteLength) return;
+    const own = Buffer.allocUnsafeSlow(b.length);
+    b.copy(own);
+    this.lastBuf = own;
   }
 
   /** Resend the last response, if any (§17.2.1, §17.2.2 request retransmission; Timer G). */

@@ -63,6 +63,9 @@ export class Harness {
       },
       tu,
       autoTryingMs: 0,
+      // Exact long timers: these tests assert the RFC schedules to the millisecond; the
+      // coarse default granularity has its own tests (timer-wheel.test.ts).
+      timerGranularityMs: 1,
       ...opts,
     });
   }

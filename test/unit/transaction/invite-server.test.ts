@@ -68,7 +68,7 @@ describe('INVITE server transaction', () => {
     expect(tx.respond(createResponse(req, 500, 'Server Internal Error', 'srv1'))).toBe(false);
     expect(tx.respond(createResponse(req, 200, 'OK', 'srv1'))).toBe(false);
     expect(h.sent.filter((s) => s.msg.status !== 404)).toHaveLength(0);
-    expect(tx.lastResponse?.status).toBe(404);
+    expect(tx.lastStatus).toBe(404);
     expect(h.layer.stats.responsesDiscarded).toBe(2);
   });
 
@@ -147,7 +147,7 @@ describe('INVITE server transaction', () => {
     const trying = h.sent[1].msg;
     expect(trying.topVia()?.branch).toBe('z9hG4bK-a');
     expect(trying.to().tag).toBeUndefined();
-    expect(first.tx.lastResponse?.status).toBe(100);
+    expect(first.tx.lastStatus).toBe(100);
     expect(h.layer.stats.autoTrying).toBe(1);
     h.layer.receiveRequest(invite('z9hG4bK-a'), CLIENT);
     expect(h.sent.map((s) => s.msg.status)).toEqual([180, 100, 100]);

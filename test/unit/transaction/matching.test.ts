@@ -103,7 +103,7 @@ describe('server transaction matching (RFC 3261 §17.2.3)', () => {
     h.layer.receiveRequest(register(), CLIENT);
     expect(h.layer.hasCallId('reg-1@198.51.100.10')).toBe(true);
     expect(h.layer.hasCallId('call-1@198.51.100.10')).toBe(false);
-    lastTx(h)!.respond(createResponse(lastTx(h)!.request, 200, 'OK', 'x'));
+    lastTx(h)!.respond(createResponse(lastTx(h)!.request!, 200, 'OK', 'x'));
     h.clock.advance(32_000);
     expect(h.layer.hasCallId('reg-1@198.51.100.10')).toBe(false);
   });
@@ -117,7 +117,7 @@ describe('RFC 2543 fallback (no magic cookie)', () => {
     h.layer.receiveRequest(parseMessage(raw), CLIENT);
     const tx = lastTx(h)!;
     expect(tx).toBeInstanceOf(InviteServerTransaction);
-    tx.respond(createResponse(tx.request, 180, 'Ringing', 'gw1'));
+    tx.respond(createResponse(tx.request!, 180, 'Ringing', 'gw1'));
     h.layer.receiveRequest(parseMessage(raw), CLIENT);
     expect(h.requests()).toHaveLength(1);
     expect(h.sent.map((s) => s.msg.status)).toEqual([180, 180]);

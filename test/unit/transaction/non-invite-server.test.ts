@@ -30,7 +30,7 @@ describe('non-INVITE server transaction', () => {
   it('Proceeding resends the last provisional; Completed resends the final and discards later finals; Timer J cleans up', () => {
     const h = new Harness();
     const tx = receive(h);
-    const req = tx.request;
+    const req = tx.request!;
     expect(tx.respond(createResponse(req, 100, 'Trying'))).toBe(true);
     expect(tx.state).toBe('Proceeding');
     h.layer.receiveRequest(register(), CLIENT);
@@ -69,7 +69,7 @@ describe('non-INVITE server transaction', () => {
   it('reliable transport: Timer J is zero', () => {
     const h = new Harness({ reliable: true });
     const tx = receive(h);
-    tx.respond(createResponse(tx.request, 200, 'OK', 'reg1'));
+    tx.respond(createResponse(tx.request!, 200, 'OK', 'reg1'));
     expect(tx.state).toBe('Terminated');
     expect(h.layer.size()).toBe(0);
     expect(h.tuEvents.map((e) => e.kind)).toEqual(['request', 'terminated']);
@@ -82,7 +82,7 @@ describe('non-INVITE server transaction', () => {
     expect(tx.terminationReason).toBe('terminated-by-tu');
     expect(h.layer.size()).toBe(0);
     const tx2 = receive(h);
-    tx2.respond(createResponse(tx2.request, 200, 'OK', 'reg1'));
+    tx2.respond(createResponse(tx2.request!, 200, 'OK', 'reg1'));
     expect(h.clock.pending()).toBe(1);
     h.layer.shutdown();
     expect(tx2.terminationReason).toBe('shutdown');

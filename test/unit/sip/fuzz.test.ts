@@ -6,31 +6,11 @@
  *  - differential: whatever the strict parser accepts, the scanner accepts too, and both
  *    read the same Call-ID, CSeq, top branch, Via count, tags and Max-Forwards.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { corpus, rng } from './corpus.js';
 import { SipParseError } from '../../../src/sip/errors.js';
 import { type SipMessage, parseMessage } from '../../../src/sip/message.js';
 import { Scan, ScanResult, scan } from '../../../src/sip/scanner.js';
-
-const dir = join(dirname(fileURLToPath(import.meta.url)), '../../vectors/rfc4475');
-const corpus: Buffer[] = [];
-for (const sub of ['valid', 'invalid']) {
-  for (const f of readdirSync(join(dir, sub)).sort()) if (f.endsWith('.dat')) corpus.push(readFileSync(join(dir, sub, f)));
-}
-
-/** mulberry32: small seeded PRNG */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INSERTS = ['\r', '\n', '\r\n', '\r\n ', ' ', '\t', ',', ';', '"', '<', '>', ':', '=', '\\', '\0', '%', '\xff', '\r\n\r\n'];
 

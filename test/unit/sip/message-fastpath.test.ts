@@ -8,28 +8,9 @@
  *    top Route or Via removed, in-place value change), and on clones;
  *  - parse results kept on the message follow the header text when it changes.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { corpus, rng } from './corpus.js';
 import { SipMessage, parseGeneral, parseMessage } from '../../../src/sip/message.js';
-
-const dir = join(dirname(fileURLToPath(import.meta.url)), '../../vectors/rfc4475');
-const corpus: Buffer[] = [];
-for (const sub of ['valid', 'invalid']) {
-  for (const f of readdirSync(join(dir, sub)).sort()) if (f.endsWith('.dat')) corpus.push(readFileSync(join(dir, sub, f)));
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INSERTS = ['\r', '\n', '\r\n', '\r\n ', '\r\n\t', ' ', '\t', ',', ';', '"', '<', '>', ':', '=', '\\', '%', '\r\n\r\n', 'Via: SIP/2.0/UDP h;branch=z9hG4bKx\r\n'];
 

@@ -3,30 +3,12 @@
  * same file the native twin's harness will read.
  */
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { Action, Arrival, OwnershipTables, Verdict, classify } from '../../../src/fastpath/classifier.js';
+import { Action, Arrival, Verdict, classify } from '../../../src/fastpath/classifier.js';
 import { DROP_NAMES, OUTCOME_NAMES } from '../../../src/fastpath/outcomes.js';
-import { MaglevRing } from '../../../src/farm/ring.js';
 import { ScanResult } from '../../../src/sip/scanner.js';
+import { tablesOf, vectorPacket, vectors } from './vectors.js';
 
-interface TableSet { self: number; alive: number[]; ring: number[]; prevRing: number[] | null; probeSources: string[]; maxMessageSize: number }
-interface Vector {
-  name: string; description: string; tables: string; src: string; arrival: 'direct' | 'relayed'; packet: string; padTo?: number;
-  expect: { action: 'local' | 'relay' | 'drop'; outcome?: string; drop?: string; owner?: number };
-}
-const doc = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../vectors/classifier/vectors.json'), 'utf8')) as { tableSets: Record<string, TableSet>; vectors: Vector[] };
-
-function tablesOf(ts: TableSet): OwnershipTables {
-  const t = new OwnershipTables();
-  t.selfId = ts.self;
-  for (const id of ts.alive) t.alive[id] = 1;
-  t.ring = MaglevRing.build(ts.ring);
-  t.prevRing = ts.prevRing ? MaglevRing.build(ts.prevRing) : null;
-  t.probeSources = new Set(ts.probeSources);
-  t.maxMessageSize = ts.maxMessageSize;
-  return t;
-}
+const doc = vectors;
 
 const ACTIONS = ['local', 'relay', 'drop'];
 
@@ -35,8 +17,7 @@ describe('classifier vectors', () => {
   const v = new Verdict();
   for (const vec of doc.vectors) {
     it(`${vec.name}: ${vec.description}`, () => {
-      let buf = Buffer.from(vec.packet, 'latin1');
-      if (vec.padTo !== undefined) buf = Buffer.concat([buf, Buffer.alloc(vec.padTo - buf.length, 0x20)]);
+      const buf = vectorPacket(vec);
       const action = classify(buf, buf.length, vec.src, vec.arrival === 'direct' ? Arrival.DIRECT : Arrival.RELAYED, tablesOf(doc.tableSets[vec.tables]), s, v);
       expect(ACTIONS[action]).toBe(vec.expect.action);
       if (vec.expect.outcome !== undefined) expect(OUTCOME_NAMES[v.outcome]).toBe(vec.expect.outcome);

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Lab, LabError } from '../lab/lab.js';
 import { destroyLab } from '../lab/lab.js';
+import { isAlive } from '../lab/netns.js';
 import { LAB_DEFAULT_MEMBERS, LAB_MAX_MEMBERS } from '../lab/topology.js';
 import { startLabHealth, startLabMember, waitLabFarm, writeLabFarmConfig } from '../lab/farm.js';
 import type { CliOutput } from './args.js';
@@ -50,15 +51,6 @@ export function readLabState(prefix: string): LabState | undefined {
     return JSON.parse(readFileSync(join(labStateDir(prefix), 'state.json'), 'utf8')) as LabState;
   } catch {
     return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

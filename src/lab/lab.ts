@@ -15,6 +15,7 @@ import {
   LabError,
   deleteNetnsSync,
   ipBatch,
+  isAlive,
   listNetns,
   must,
   netnsPids,
@@ -91,15 +92,6 @@ function randomPrefix(): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export class Lab implements ExitCleanup {

@@ -167,3 +167,13 @@ export function netnsPidsSync(ns: string): number[] {
   if (r.status !== 0 || typeof r.stdout !== 'string') return [];
   return r.stdout.split(/\s+/).filter((s) => /^\d+$/.test(s)).map(Number);
 }
+
+/** True while a process with this PID exists (signal 0 probes without signalling). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -45,12 +45,23 @@ const envNum = (name, d) => {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
   return n;
 };
+/** BENCH_CPS=200,600: a comma list of positive numbers. */
+const envList = (name, d) => {
+  const v = process.env[name];
+  if (v === undefined || v === '') return d;
+  const list = v.split(',').map(Number);
+  if (!list.every((n) => Number.isFinite(n) && n > 0)) throw new Error(`${name} must be a comma list of positive numbers`);
+  return list;
+};
 const P = {
   rate: envNum('BENCH_RATE', 20000),
   warmup: envNum('BENCH_WARMUP', 2),
   measure: envNum('BENCH_MEASURE', 8),
-  cps: envNum('BENCH_CPS', 200),
+  cpsList: envList('BENCH_CPS', [200, 600]),
   callSeconds: envNum('BENCH_CALL_SECONDS', 10),
+  rounds: envNum('BENCH_ROUNDS', 3),
+  warmCalls: envNum('BENCH_WARM_CALLS', 3000),
+  warmCps: envNum('BENCH_WARM_CPS', 500),
   sutCpu: String(process.env.BENCH_SUT_CPU ?? '1'),
   genCpu: String(process.env.BENCH_GEN_CPU ?? '0'),
   sources: 64,
@@ -58,7 +69,9 @@ const P = {
 };
 /** BENCH_CPU_PROF=DIR: Node SUTs write V8 CPU profiles there (node --cpu-prof) for "where does the time go". */
 const PROF = process.env.BENCH_CPU_PROF ? resolve(process.env.BENCH_CPU_PROF) : null;
-const nodeArgs = (name) => (PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+/** BENCH_NODE_ARGS: extra node options for the Node SUTs, e.g. --perf-basic-prof for `perf record`. */
+const EXTRA_NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const nodeArgs = (name) => [...EXTRA_NODE_ARGS, ...(PROF ? ['--cpu-prof', `--cpu-prof-dir=${PROF}`, `--cpu-prof-name=${name}.cpuprofile`] : [])];
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const wanted = (id) => ONLY === null || ONLY.has(id);
 const FARM_KEY = 'bench-farm-key-0123456789abcdef';
@@ -474,7 +487,7 @@ function sippArgs(dir, extra) {
 }
 
 /** Register the callee, then place calls for BENCH_CALL_SECONDS; proxy CPU over the call phase. */
-async function slowRow(id, label, startProxy) {
+async function slowRow(id, label, startProxy, cps) {
   const [proxyPort, uasPort, uacPort, farmPort, adminPort] = await freePorts(5);
   const proxy = await startProxy({ proxyPort, farmPort, adminPort });
   const procsHere = [];
@@ -484,25 +497,27 @@ async function slowRow(id, label, startProxy) {
     procsHere.push(reg);
     await reg.exited;
     if (sippStats(regDir).successful !== 1) throw new Error(`registration through ${label} failed: ${reg.out.slice(-1500)}`);
-    const total = Math.round(P.cps * P.callSeconds);
-    // Warm-up calls first (JIT, caches, transaction tables), as the fast-path rows' warm-up: not measured.
-    const warm = Math.round(P.cps * Math.min(P.warmup, 2));
+    const total = Math.round(cps * P.callSeconds);
+    // Warm-up calls first, not measured, the same for every proxy: a proxy in service runs
+    // warm (V8 has compiled sipfarm's hot functions with TurboFan, tables have grown);
+    // Kamailio is compiled C and does not care. BENCH_WARM_CALLS at BENCH_WARM_CPS.
+    const warm = Math.round(P.warmCalls);
     const uasDir = mkdtempSync(join(TMP, 'uas-'));
     const uas = start(`${id}:uas`, P.genCpu, 'sipp', sippArgs(uasDir, ['-sf', join(SCEN, 'uas.xml'), '-i', '127.0.0.1', '-p', String(uasPort), '-m', String(total + warm)]), { cwd: uasDir });
     procsHere.push(uas);
     await sleep(300);
-    const uac = (n, tag) => {
+    const uac = (n, tag, rate) => {
       const dir = mkdtempSync(join(TMP, `uac-${tag}-`));
-      const p = start(`${id}:uac-${tag}`, P.genCpu, 'sipp', sippArgs(dir, ['-sf', join(SCEN, 'uac.xml'), '-s', 'demo', '-i', '127.0.0.1', '-p', String(uacPort), '-m', String(n), '-r', String(P.cps), '-d', '0', `127.0.0.1:${proxyPort}`]), { cwd: dir });
+      const p = start(`${id}:uac-${tag}`, P.genCpu, 'sipp', sippArgs(dir, ['-sf', join(SCEN, 'uac.xml'), '-s', 'demo', '-i', '127.0.0.1', '-p', String(uacPort), '-m', String(n), '-r', String(rate), '-d', '0', `127.0.0.1:${proxyPort}`]), { cwd: dir });
       procsHere.push(p);
       return { p, dir };
     };
-    const w = uac(warm, 'warm');
+    const w = uac(warm, 'warm', P.warmCps);
     await w.p.exited;
     await sleep(200);
     const cpu0 = procCpuTicks(proxy.pids());
     const t0 = Date.now();
-    const m = uac(total, 'run');
+    const m = uac(total, 'run', cps);
     await m.p.exited;
     const uacDir = m.dir;
     const cpu1 = procCpuTicks(proxy.pids());
@@ -512,11 +527,12 @@ async function slowRow(id, label, startProxy) {
     // Per completed call the proxy receives 6 messages (INVITE, 180, 200, ACK, BYE, 200) and sends 7 (+100 Trying).
     const msgsIn = st.successful * 6;
     return {
-      id, label, kind: 'slow',
+      id, label, kind: 'slow', cps,
       calls: st.successful, failed: st.failed, retransmissions: st.retrans, wallS: wall,
       cpuS, cpuUtil: cpuS / wall,
       msgsPerCpuS: cpuS > 0 ? msgsIn / cpuS : null,
       callsPerCpuS: cpuS > 0 ? st.successful / cpuS : null,
+      ...(proxy.fastPath ? { fastPath: proxy.fastPath } : {}),
     };
   } finally {
     for (const p of procsHere) await stopProc(p);
@@ -524,16 +540,18 @@ async function slowRow(id, label, startProxy) {
   }
 }
 
-async function sipfarmProxy({ proxyPort, farmPort }) {
+/** One sipfarm member as users run it: the native fast path when the addon is built, else TS. */
+async function sipfarmProxy({ proxyPort, farmPort, adminPort }) {
   const cfg = join(TMP, 'proxy-member.yaml');
   writeFileSync(cfg, [
     `vip: 127.0.0.1:${proxyPort}`, `key: ${FARM_KEY}`, 'log: { level: error, samplePerSecond: 1 }',
-    'members:', `  - { id: 1, address: 127.0.0.1:${farmPort} }`, '',
+    'members:', `  - { id: 1, address: 127.0.0.1:${farmPort}, metrics: 127.0.0.1:${adminPort} }`, '',
   ].join('\n'));
-  const p = start('sipfarm-proxy', P.sutCpu, process.execPath, [...nodeArgs('sipfarm-proxy'), join(ROOT, 'bin', 'sipfarm.js'), 'run', '--config', cfg, '--member', '1'], { env: { SIPFARM_NATIVE: '0' } });
+  const p = start('sipfarm-proxy', P.sutCpu, process.execPath, [...nodeArgs('sipfarm-proxy'), join(ROOT, 'bin', 'sipfarm.js'), 'run', '--config', cfg, '--member', '1'], { env: {} });
   await sleep(1000);
   if (p.child.exitCode !== null) throw new Error(`sipfarm member exited: ${p.err}`);
-  return { pids: () => [p.pid], stop: () => stopProc(p) };
+  const st = await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json();
+  return { pids: () => [p.pid], stop: () => stopProc(p), fastPath: st.fastPath };
 }
 
 async function kamProxy({ proxyPort }) {
@@ -541,6 +559,56 @@ async function kamProxy({ proxyPort }) {
   writeFileSync(cfg, readFileSync(join(ROOT, 'bench', 'kamailio', 'proxy.cfg'), 'utf8').replaceAll('@LISTEN@', `127.0.0.1:${proxyPort}`));
   const k = await startKamailio(cfg);
   return { pids: () => k.pids, stop: k.stop };
+}
+
+// ---- rounds ----------------------------------------------------------------------------
+
+const median = (v) => {
+  const a = [...v].sort((x, y) => x - y);
+  return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+};
+
+/**
+ * One row per fast-path SUT from its rounds: medians of its figures, and its ratios to the
+ * floor and to Kamailio taken round by round (same minute, same machine state) — median,
+ * min and max of those. Every round's raw figures stay in `runs`.
+ */
+function aggregateFast(runs) {
+  const out = [];
+  for (const id of [...new Set(runs.map((r) => r.id))]) {
+    const mine = runs.filter((r) => r.id === id);
+    const ok = mine.filter((r) => r.kind === 'fast');
+    if (ok.length === 0) { out.push(mine[0]); continue; }
+    const med = (f) => {
+      const v = ok.map(f).filter((x) => typeof x === 'number' && Number.isFinite(x));
+      return v.length ? median(v) : null;
+    };
+    const ratio = (baseId) => {
+      const v = [];
+      for (const r of ok) {
+        const b = runs.find((x) => x.id === baseId && x.round === r.round && x.kind === 'fast');
+        if (b?.pktsPerCpuS && r.pktsPerCpuS) v.push(r.pktsPerCpuS / b.pktsPerCpuS);
+      }
+      return v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length } : null;
+    };
+    out.push({
+      ...ok[ok.length - 1],
+      rounds: ok.length,
+      failedRounds: mine.length - ok.length,
+      deliveredPps: med((r) => r.deliveredPps),
+      deliveredShare: med((r) => r.deliveredShare),
+      cpuUtil: med((r) => r.cpuUtil),
+      pktsPerCpuS: med((r) => r.pktsPerCpuS),
+      latP50Us: med((r) => r.latP50Us),
+      latP90Us: med((r) => r.latP90Us),
+      latP99Us: med((r) => r.latP99Us),
+      vsFloor: ratio('floor'),
+      vsKamDisp: ratio('kam-dispatcher'),
+      vsKamTrelay: ratio('kam-trelay'),
+      runs: ok.map((r) => ({ round: r.round, pktsPerCpuS: r.pktsPerCpuS, cpuUtil: r.cpuUtil, deliveredPps: r.deliveredPps, latP50Us: r.latP50Us, latP99Us: r.latP99Us })),
+    });
+  }
+  return out;
 }
 
 // ---- output ----------------------------------------------------------------------------
@@ -555,21 +623,18 @@ function table(m, rows, notes) {
   lines.push('sipfarm benchmark');
   lines.push(`machine: ${m.cpu}, ${m.cores} cores, Linux ${m.kernel}, Node ${m.node}, kamailio ${m.kamailio}, ${m.sipp}, gcc ${m.gcc}`);
   lines.push(`pinning: SUT on CPU ${P.sutCpu}; generator, sink, sipp and this script on CPU ${P.genCpu} (taskset); generator rate-limited (open loop)`);
-  lines.push(`fast path: ${fmt(P.rate)} pps offered (INVITE+SDP, ${rows.find((r) => r.packetBytes)?.packetBytes ?? '?'} B, new branch each, ${P.templates} Call-IDs, ${P.sources} source ports), warm-up ${P.warmup} s, measured ${P.measure} s`);
-  lines.push(`slow path: sipp uac ${P.cps} calls/s for ${P.callSeconds} s → proxy → sipp uas (INVITE/180/200/ACK/BYE/200, no hold)`);
+  lines.push(`fast path: ${fmt(P.rate)} pps offered (INVITE+SDP, ${rows.find((r) => r.packetBytes)?.packetBytes ?? '?'} B, new branch each, ${P.templates} Call-IDs, ${P.sources} source ports), warm-up ${P.warmup} s, measured ${P.measure} s, ${P.rounds} rounds interleaved: medians, ratios per round (median, min–max)`);
+  lines.push(`slow path: sipp uac ${P.cpsList.join(' and ')} calls/s for ${P.callSeconds} s each → proxy → sipp uas (INVITE/180/200/ACK/BYE/200, no hold), after ${P.warmCalls} warm-up calls at ${P.warmCps}/s`);
   lines.push('');
-  const floor = rows.find((r) => r.id === 'floor' && r.pktsPerCpuS);
-  const kd = rows.find((r) => r.id === 'kam-dispatcher' && r.pktsPerCpuS);
-  const kt = rows.find((r) => r.id === 'kam-trelay' && r.pktsPerCpuS);
   const direct = rows.find((r) => r.id === 'direct');
   const head = ['row', 'delivered/s', 'deliv.', 'SUT CPU', 'pkts/CPU-s', 'vs floor', 'vs kam-disp', 'vs kam-trelay', 'lat p50 µs', 'p99 µs', '+p50 µs', '+p99 µs'];
   const body = [];
   for (const r of rows.filter((x) => x.kind === 'fast' || x.kind === 'skipped-fast')) {
     if (r.kind === 'skipped-fast') { body.push([r.id, ...head.slice(1).map(() => '-')]); notes.unshift(`${r.id}: ${r.why}`); continue; }
-    const ratio = (b) => (b && r.pktsPerCpuS ? `${((100 * r.pktsPerCpuS) / b.pktsPerCpuS).toFixed(0)}%` : '-');
+    const pct = (x) => (x === null || x === undefined ? '-' : `${(100 * x.median).toFixed(0)}%${x.n > 1 ? ` (${(100 * x.min).toFixed(0)}–${(100 * x.max).toFixed(0)})` : ''}`);
     body.push([
       r.id, fmt(r.deliveredPps), `${(100 * r.deliveredShare).toFixed(1)}%`, r.cpuUtil === null ? '-' : `${(100 * r.cpuUtil).toFixed(1)}%${r.cpuUtil >= 0.9 ? '*' : ''}`,
-      fmt(r.pktsPerCpuS), ratio(floor), ratio(kd), ratio(kt), fmtLat(r.latP50Us), fmtLat(r.latP99Us),
+      fmt(r.pktsPerCpuS), pct(r.vsFloor), pct(r.vsKamDisp), pct(r.vsKamTrelay), fmtLat(r.latP50Us), fmtLat(r.latP99Us),
       ...[[r.latP50Us, direct?.latP50Us], [r.latP99Us, direct?.latP99Us]].map(([v, base]) => (!direct || r.id === 'direct' ? '-' : v >= 1e6 ? '≥1 s' : fmt(v - base))),
     ]);
   }
@@ -577,12 +642,12 @@ function table(m, rows, notes) {
   lines.push('');
   const sp = rows.filter((x) => x.kind === 'slow' || x.kind === 'skipped-slow');
   if (sp.length) {
-    const kp = rows.find((r) => r.id === 'kam-proxy' && r.msgsPerCpuS);
-    const h2 = ['row', 'calls ok', 'failed', 'retrans', 'proxy CPU', 'SIP msgs in/CPU-s', 'calls/CPU-s', 'vs kam-proxy'];
+    const kp = (cps) => rows.find((r) => r.id === 'kam-proxy' && r.cps === cps && r.msgsPerCpuS);
+    const h2 = ['row', 'calls/s', 'calls ok', 'failed', 'retrans', 'proxy CPU', 'SIP msgs in/CPU-s', 'calls/CPU-s', 'vs kam-proxy'];
     for (const r of sp) if (r.kind === 'skipped-slow') notes.unshift(`${r.id}: ${r.why}`);
     const b2 = sp.map((r) => (r.kind === 'skipped-slow' ? [r.id, ...h2.slice(1).map(() => '-')] : [
-      r.id, fmt(r.calls), fmt(r.failed), fmt(r.retransmissions), `${(100 * r.cpuUtil).toFixed(1)}%`, fmt(r.msgsPerCpuS), fmt(r.callsPerCpuS),
-      kp && r.msgsPerCpuS ? `${((100 * r.msgsPerCpuS) / kp.msgsPerCpuS).toFixed(0)}%` : '-',
+      r.id + (r.fastPath ? ` (${r.fastPath})` : ''), fmt(r.cps), fmt(r.calls), fmt(r.failed), fmt(r.retransmissions), `${(100 * r.cpuUtil).toFixed(1)}%`, fmt(r.msgsPerCpuS), fmt(r.callsPerCpuS),
+      kp(r.cps) && r.msgsPerCpuS ? `${((100 * r.msgsPerCpuS) / kp(r.cps).msgsPerCpuS).toFixed(0)}%` : '-',
     ]));
     lines.push(...grid(h2, b2));
     lines.push('');
@@ -611,38 +676,47 @@ async function main() {
   const tools = buildTools();
   const rows = [];
   const notes = [];
-  const run = async (id, label, fn) => {
+  const run = async (id, label, fn, into = rows, round = 1) => {
     if (!wanted(id)) return;
     log(`${id}: ${label}`);
     try {
       const r = await fn();
-      rows.push(r);
+      r.round = round;
+      into.push(r);
       if (r.kind === 'fast') log(`  ${fmt(r.deliveredPps)} pps delivered, ${r.pktsPerCpuS ? fmt(r.pktsPerCpuS) + ' pkts/CPU-s' : 'no SUT'}, p50 ${r.latP50Us} µs p99 ${r.latP99Us} µs`);
       else if (r.kind === 'slow') log(`  ${r.calls} calls ok, ${r.failed} failed, ${fmt(r.msgsPerCpuS)} msgs/CPU-s`);
     } catch (e) {
       log(`  FAILED: ${e.message}`);
-      rows.push({ id, label, kind: id.startsWith('sipfarm-proxy') || id === 'kam-proxy' ? 'skipped-slow' : 'skipped-fast', why: `failed: ${e.message.split('\n')[0].slice(0, 60)}`, error: e.message });
+      into.push({ id, label, round, kind: id.startsWith('sipfarm-proxy') || id === 'kam-proxy' ? 'skipped-slow' : 'skipped-fast', why: `failed: ${e.message.split('\n')[0].slice(0, 60)}`, error: e.message });
     }
   };
 
   await run('direct', 'generator → sink, no SUT (latency baseline)', () => fastRow('direct', 'direct', tools, null));
-  await run('floor', 'C recvmmsg/sendmmsg relay (the floor)', () => fastRow('floor', 'floor', tools, floorSut(tools)));
+  // The fast-path SUTs, run BENCH_ROUNDS times interleaved (floor, native, ts, ... then again):
+  // a noisy neighbour or a frequency change then hits every row alike, and each row's ratio
+  // to the floor is taken within its round, then the median over rounds is reported.
   const nat = await nativeStatus();
-  if (wanted('sipfarm-native')) {
-    if (nat.available) await run('sipfarm-native', 'sipfarm member, native fast path, relay role', () => fastRow('sipfarm-native', 'sipfarm-native', tools, memberSut(true)));
-    else { rows.push({ id: 'sipfarm-native', kind: 'skipped-fast', why: nat.why }); log(`sipfarm-native: ${nat.why}`); }
-  }
-  await run('sipfarm-ts', 'sipfarm member, pure TS fast path, relay role', () => fastRow('sipfarm-ts', 'sipfarm-ts', tools, memberSut(false)));
-  await run('naive-node', 'node:dgram recv → send', () => fastRow('naive-node', 'naive-node', tools, naiveSut()));
+  const fastSuts = [['floor', 'C recvmmsg/sendmmsg relay (the floor)', () => floorSut(tools)]];
+  if (nat.available) fastSuts.push(['sipfarm-native', 'sipfarm member, native fast path, relay role', () => memberSut(true)]);
+  else if (wanted('sipfarm-native')) { rows.push({ id: 'sipfarm-native', kind: 'skipped-fast', why: nat.why }); log(`sipfarm-native: ${nat.why}`); }
+  fastSuts.push(['sipfarm-ts', 'sipfarm member, pure TS fast path, relay role', () => memberSut(false)]);
+  fastSuts.push(['naive-node', 'node:dgram recv → send', () => naiveSut()]);
   if (haveKam) {
-    await run('kam-dispatcher', 'Kamailio dispatcher (Call-ID hash) + forward()', () => fastRow('kam-dispatcher', 'kam-dispatcher', tools, kamSut('dispatcher.cfg', false)));
-    await run('kam-trelay', 'Kamailio t_relay (stateful), sink answers 200', () => fastRow('kam-trelay', 'kam-trelay', tools, kamSut('trelay.cfg', true)));
+    fastSuts.push(['kam-dispatcher', 'Kamailio dispatcher (Call-ID hash) + forward()', () => kamSut('dispatcher.cfg', false)]);
+    fastSuts.push(['kam-trelay', 'Kamailio t_relay (stateful), sink answers 200', () => kamSut('trelay.cfg', true)]);
   } else {
     for (const id of ['kam-dispatcher', 'kam-trelay']) if (wanted(id)) rows.push({ id, kind: 'skipped-fast', why: 'kamailio: not installed' });
   }
+  const fastRuns = [];
+  for (let round = 1; round <= P.rounds; round++) {
+    for (const [id, label, sut] of fastSuts) await run(id, `${label}, round ${round}/${P.rounds}`, () => fastRow(id, id, tools, sut()), fastRuns, round);
+  }
+  rows.push(...aggregateFast(fastRuns));
   if (haveSipp) {
-    await run('sipfarm-proxy', 'sipp calls through one sipfarm member', () => slowRow('sipfarm-proxy', 'sipfarm proxy', sipfarmProxy));
-    if (haveKam) await run('kam-proxy', 'sipp calls through Kamailio (registrar, rr, t_relay)', () => slowRow('kam-proxy', 'kamailio proxy', kamProxy));
+    for (const cps of P.cpsList) {
+      await run('sipfarm-proxy', `${cps} calls/s through one sipfarm member`, () => slowRow('sipfarm-proxy', 'sipfarm proxy', sipfarmProxy, cps));
+      if (haveKam) await run('kam-proxy', `${cps} calls/s through Kamailio (registrar, rr, t_relay)`, () => slowRow('kam-proxy', 'kamailio proxy', kamProxy, cps));
+    }
   } else {
     for (const id of ['sipfarm-proxy', 'kam-proxy']) if (wanted(id)) rows.push({ id, kind: 'skipped-slow', why: 'sipp: not installed' });
   }

@@ -71,9 +71,23 @@ export class FarmLocationService implements RegistrarStore {
     }
   }
 
-  /** Bindings of an AoR wherever they live. */
-  async lookup(aor: string): Promise<Binding[]> {
+  /**
+   * Bindings of an AoR wherever they live: an array when this member is the AoR's home
+   * and holds them (no promise per call on the common path), else a promise (farm RPC).
+   */
+  lookup(aor: string): Binding[] | Promise<Binding[]> {
     const { home, replica } = this.placement(aor);
+    if (home === this.ring.selfId) {
+      const local = this.store.get(aor);
+      if (local.length > 0) {
+        this.counters.lookupsLocal++;
+        return local;
+      }
+    }
+    return this.lookupRemote(aor, home, replica);
+  }
+
+  private async lookupRemote(aor: string, home: number, replica: number): Promise<Binding[]> {
     for (const m of [home, replica]) {
       if (m < 0) continue;
       if (m === this.ring.selfId) {

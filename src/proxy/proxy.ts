@@ -30,7 +30,8 @@ export interface ProxyOptions {
   localHosts?: string[];
   domains: string[];
   outboundProxy?: Destination;
-  location: { lookup(aor: string): Promise<Binding[]> };
+  /** Bindings of an AoR: an array when this member holds them, a promise when a peer must be asked. */
+  location: { lookup(aor: string): Binding[] | Promise<Binding[]> };
   registrar: Registrar;
   isDraining(): boolean;
   /** Raw send through the VIP socket, for stateless forwarding and error answers. */
@@ -94,6 +95,17 @@ class ResponseContext implements ClientTransactionHandlers {
 const IGNORE_RESPONSES: ClientTransactionHandlers = { onResponse: () => undefined, onTimeout: () => undefined };
 
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
+
+/** Where routing sends a request: a final status, a response already built (registrar), or a next hop. */
+type RouteDecision = { status: number; reason?: string; extra?: [string, string][] } | { response: SipMessage } | { uri: string; dest: Destination };
+
+/** Source of a request forwarded statelessly (not used for routing decisions). */
+const NO_SOURCE: Destination = { address: '', port: 0 };
+
+/** f(v) now when v is a value, f after v when it is a promise: no promise unless one is needed. */
+function thenOrNow<T, U>(v: T | Promise<T>, f: (t: T) => U | Promise<U>): U | Promise<U> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}
 
 /** RFC 3261 §18.2.2 / RFC 3581: where a response for this Via goes. */
 export function viaDestination(via: Via): Destination {
@@ -165,7 +177,7 @@ export class Proxy implements TransactionUser {
       // An ACK that reached the TU is the ACK for a 2xx, end to end (§13.2.2.4): it
       // matched no transaction, or the INVITE's in Accepted (RFC 6026 §8.9, a UA that
       // reused the INVITE's branch). Either way it is forwarded statelessly (§16.11).
-      this.forwardStateless(req).catch(() => undefined);
+      this.forwardStateless(req);
       return;
     }
     try {
@@ -228,29 +240,48 @@ export class Proxy implements TransactionUser {
     }
     const ctx = new ResponseContext(this, tx, req);
     this.contexts.set(tx, ctx);
-    this.route(req, ruri, src)
-      .then((r) => {
-        if (ctx.finalSent) return;
-        if ('status' in r) {
-          this.finish(ctx, req, r.status, r.reason, r.extra);
-          return;
-        }
-        if ('response' in r) {
-          ctx.markFinal();
-          this.contexts.delete(tx);
-          tx.respond(r.response);
-          return;
-        }
-        if (ctx.cancelRequested) {
-          // CANCEL arrived while we were still looking up the target (§16.10).
-          this.finish(ctx, req, 487);
-          return;
-        }
-        this.forwardStateful(ctx, req, r);
-      })
-      .catch(() => {
-        if (!ctx.finalSent) this.finish(ctx, req, 500, 'Server Internal Error');
-      });
+    // Routing is synchronous unless a farm RPC or DNS lookup is needed: most requests
+    // are forwarded in the same turn, without a promise chain per request.
+    let r: RouteDecision | Promise<RouteDecision>;
+    try {
+      r = this.route(req, ruri, src);
+    } catch {
+      this.routeFailed(ctx, req);
+      return;
+    }
+    if (r instanceof Promise) {
+      r.then((d) => this.routed(ctx, req, d)).catch(() => this.routeFailed(ctx, req));
+      return;
+    }
+    try {
+      this.routed(ctx, req, r);
+    } catch {
+      this.routeFailed(ctx, req);
+    }
+  }
+
+  private routed(ctx: ResponseContext, req: SipMessage, r: RouteDecision): void {
+    if (ctx.finalSent) return;
+    if ('status' in r) {
+      this.finish(ctx, req, r.status, r.reason, r.extra);
+      return;
+    }
+    if ('response' in r) {
+      ctx.markFinal();
+      this.contexts.delete(ctx.server);
+      ctx.server.respond(r.response);
+      return;
+    }
+    if (ctx.cancelRequested) {
+      // CANCEL arrived while we were still looking up the target (§16.10).
+      this.finish(ctx, req, 487);
+      return;
+    }
+    this.forwardStateful(ctx, req, r);
+  }
+
+  private routeFailed(ctx: ResponseContext, req: SipMessage): void {
+    if (!ctx.finalSent) this.finish(ctx, req, 500, 'Server Internal Error');
   }
 
   private finish(ctx: ResponseContext, req: SipMessage, status: number, reason?: string, extra?: [string, string][]): void {
@@ -263,11 +294,7 @@ export class Proxy implements TransactionUser {
    * §16.4 route information preprocessing and §16.5 target determination. Resolves to a
    * forwarding decision or a final status to answer with.
    */
-  private async route(
-    req: SipMessage,
-    ruri: SipUri,
-    src: Destination,
-  ): Promise<{ status: number; reason?: string; extra?: [string, string][] } | { response: SipMessage } | { uri: string; dest: Destination }> {
+  private route(req: SipMessage, ruri: SipUri, src: Destination): RouteDecision | Promise<RouteDecision> {
     const pre = this.preprocessRoutes(req, ruri);
     ruri = pre.ruri;
     const routes = req.getAll('route');
@@ -278,7 +305,7 @@ export class Proxy implements TransactionUser {
         return { status: 403, reason: 'Forbidden - Relaying Denied' };
       }
       const next = parseNameAddr(routes[0]).uri;
-      return { uri: req.uri, dest: await this.resolve(next) };
+      return thenOrNow(this.resolve(next), (dest) => ({ uri: req.uri, dest }));
     }
     if (ruri.scheme !== 'sip' && ruri.scheme !== 'sips') return { status: 416 };
     if (this.isOurDomain(ruri.host) && !pre.hadOurRoute) {
@@ -291,24 +318,27 @@ export class Proxy implements TransactionUser {
         this.events.not_found++;
         return { status: 404 };
       }
-      const bindings = await this.o.location.lookup(aorOf(ruri));
-      if (bindings.length === 0) {
-        this.events.not_found++;
-        return { status: 404 };
-      }
-      // No forking: the best binding (highest q, most recent) — RFC 3261 §16.5 allows
-      // a proxy to choose a subset of the target set.
-      const b = bindings[0];
-      const contact = parseUri(b.contact);
-      // RFC 3581: a UA behind NAT is reached where its REGISTER came from.
-      const dest = b.nat ? { ...b.source } : await this.resolve(contact);
-      return { uri: b.contact, dest };
+      return thenOrNow(this.o.location.lookup(aorOf(ruri)), (bindings) => this.toBinding(bindings));
     }
-    if (pre.hadOurRoute) return { uri: req.uri, dest: await this.resolve(ruri) };
+    if (pre.hadOurRoute) return thenOrNow(this.resolve(ruri), (dest) => ({ uri: req.uri, dest }));
     if (this.o.outboundProxy !== undefined) return { uri: req.uri, dest: this.o.outboundProxy };
     // Never an open relay: a request for a domain we do not serve, not routed through us.
     this.events.relay_denied++;
     return { status: 403, reason: 'Forbidden - Relaying Denied' };
+  }
+
+  /** §16.5: the target from the location service's bindings. */
+  private toBinding(bindings: Binding[]): RouteDecision | Promise<RouteDecision> {
+    if (bindings.length === 0) {
+      this.events.not_found++;
+      return { status: 404 };
+    }
+    // No forking: the best binding (highest q, most recent) — RFC 3261 §16.5 allows
+    // a proxy to choose a subset of the target set.
+    const b = bindings[0];
+    // RFC 3581: a UA behind NAT is reached where its REGISTER came from.
+    if (b.nat) return { uri: b.contact, dest: { ...b.source } };
+    return thenOrNow(this.resolve(parseUri(b.contact)), (dest) => ({ uri: b.contact, dest }));
   }
 
   /** §16.4: strict-router fix-up and removal of our own top Route. */
@@ -339,12 +369,17 @@ export class Proxy implements TransactionUser {
     return { ruri, hadOurRoute };
   }
 
-  private async resolve(uri: SipUri): Promise<Destination> {
-    const host = uri.host.replace(/^\[|\]$/g, '');
+  /** An IP literal resolves now; a host name through DNS (a promise). */
+  private resolve(uri: SipUri): Destination | Promise<Destination> {
+    const host = uri.host.charCodeAt(0) === 0x5b ? uri.host.replace(/^\[|\]$/g, '') : uri.host;
     const maddr = uri.params.get('maddr');
     const target = maddr !== undefined && maddr !== null ? maddr : host;
     const port = uri.port ?? (uri.scheme === 'sips' ? 5061 : 5060);
     if (isIP(target) !== 0) return { address: target, port };
+    return this.resolveName(target, port);
+  }
+
+  private async resolveName(target: string, port: number): Promise<Destination> {
     try {
       // RFC 3263 NAPTR/SRV is not done: A/AAAA of the host, the URI's port or 5060.
       const r = await dnsLookup(target, { family: 4 });
@@ -459,17 +494,23 @@ export class Proxy implements TransactionUser {
   // ---- stateless forwarding -------------------------------------------------------------
 
   /** ACK for 2xx (and anything else we forward without a transaction), §16.11. */
-  private async forwardStateless(req: SipMessage): Promise<void> {
+  private forwardStateless(req: SipMessage): void {
     const mf = req.maxForwards();
     if (mf !== undefined && mf <= 0) return;
     let ruri: SipUri;
+    let r: RouteDecision | Promise<RouteDecision>;
     try {
       ruri = req.requestUri();
+      r = this.route(req, ruri, NO_SOURCE);
     } catch {
       return;
     }
-    const r = await this.route(req, ruri, { address: '', port: 0 }).catch(() => undefined);
-    if (r === undefined || !('dest' in r)) return;
+    if (r instanceof Promise) r.then((d) => this.sendStateless(req, d)).catch(() => undefined);
+    else this.sendStateless(req, r);
+  }
+
+  private sendStateless(req: SipMessage, r: RouteDecision): void {
+    if (!('dest' in r)) return;
     // §16.11: a stateless branch must be the same for retransmissions: derive it.
     const inBranch = req.topVia()?.branch ?? req.callId();
     const branch = `${mintBranch(this.o.selfId).replace(/-[^-]*$/, '')}-a${fnv1a32String(inBranch).toString(36)}`;

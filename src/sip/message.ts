@@ -602,7 +602,8 @@ function parseAsciiStrict(buf: Buffer, headEnd: number): SipMessage {
     }
     const name = text.slice(s, ne); // "Via  :" is legal (HCOLON)
     if (!isToken(name)) throw badRequest(SipErrorCode.BAD_HEADER, `bad header name: ${text.slice(s, Math.min(e, s + 60))}`, 'Bad Header');
-    const canonical = canonicalName(name);
+    const info = nameInfo(name);
+    const canonical = info.canonical;
     let value: string;
     if (folded[j] === 0) {
       value = text.slice(colon + 1, e).trim();
@@ -622,7 +623,7 @@ function parseAsciiStrict(buf: Buffer, headEnd: number): SipMessage {
     headers.push(h);
     // A clean line is byte for byte what toBuffer() would print for it.
     if (folded[j] === 0 && ne === colon && canonical !== 'content-length' && text.charCodeAt(colon + 1) === 0x20 &&
-        value.length === e - colon - 2 && name === displayName(canonical)) {
+        value.length === e - colon - 2 && info.display) {
       raw.push(h, canonical, value, s, e + 2);
     }
   }
@@ -631,6 +632,25 @@ function parseAsciiStrict(buf: Buffer, headEnd: number): SipMessage {
   setBody(msg, buf, headEnd + 4);
   SipMessage.attachRaw(msg, buf, raw);
   return msg;
+}
+
+/** What the parser needs of a header name as written: its canonical form, and whether it is written the way toBuffer() writes it. */
+interface NameInfo { readonly canonical: string; readonly display: boolean }
+
+/**
+ * One Map lookup per header instead of lower-casing and two table lookups: a message
+ * repeats a few dozen spellings. Bounded like displayCache (names come from the wire);
+ * only names that passed isToken() get here.
+ */
+const nameInfos = new Map<string, NameInfo>();
+function nameInfo(name: string): NameInfo {
+  let i = nameInfos.get(name);
+  if (i === undefined) {
+    const canonical = canonicalName(name);
+    i = { canonical, display: name === displayName(canonical) };
+    if (nameInfos.size < 1024) nameInfos.set(name, i);
+  }
+  return i;
 }
 
 // parseAsciiStrict scratch: header line boundaries of the message being parsed.

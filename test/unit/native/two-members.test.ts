@@ -134,4 +134,41 @@ describe.skipIf(!HAVE_NATIVE)(`two native members relay in C${SKIP_REASON}`, () 
     expect(b.got).toHaveLength(sc);
     expect(b.got.every((g) => g.flags === EnvelopeFlag.SECOND_CHANCE)).toBe(true);
   });
+
+  it('a burst of locals, tables rewritten while relaying, close with datagrams in flight', async () => {
+    const key = deriveEnvelopeKey('two members share this farm secret');
+    const ring = MaglevRing.build([1, 2]);
+    const solo = MaglevRing.build([1]);
+    const a = member(1, solo, key); // every datagram is member 1's: all go to JS
+    const b = member(2, ring, key);
+    a.ctx.setPeer(2, '127.0.0.1', b.farm.localPort);
+    b.ctx.setPeer(1, '127.0.0.1', a.farm.localPort);
+    const c = dgram.createSocket('udp4');
+    open.push(c);
+    await new Promise<void>((r) => c.bind(0, '127.0.0.1', () => r()));
+    // 1,000 locals in 32-datagram batches: many JS callbacks, none may lose a datagram.
+    const N = 1000;
+    for (let i = 0; i < N; i++) c.send(invite(i), a.vip.localPort, '127.0.0.1');
+    await until(() => a.got.length === N, 10_000);
+    expect(new Set(a.got.map((g) => g.text)).size).toBe(N);
+    expect(a.got.every((g) => g.outcome === Outcome.LOCAL && g.port === c.address().port)).toBe(true);
+    // Now relay half of a second burst while the tables flip between the two rings.
+    const alive = new Uint8Array(256);
+    alive[1] = alive[2] = 1;
+    let flips = 0;
+    const flipper = setInterval(() => {
+      flips++;
+      a.ctx.setTables({ selfId: 1, alive, ring: (flips % 2 ? ring : solo).table, prevRing: null, probeSources: [], maxMessageSize: 65535 });
+    }, 1);
+    for (let i = 0; i < N; i++) c.send(invite(N + i), a.vip.localPort, '127.0.0.1');
+    await until(() => a.got.length + b.got.length === 2 * N, 10_000);
+    clearInterval(flipper);
+    expect(flips).toBeGreaterThan(0);
+    expect(a.vip.counters.drops.reduce((x, y) => x + y, 0)).toBe(0);
+    // Closing with datagrams still arriving must neither hang nor crash.
+    for (let i = 0; i < 200; i++) c.send(invite(i), a.vip.localPort, '127.0.0.1');
+    a.vip.close();
+    a.farm.close();
+    expect(a.vip.isClosed).toBe(true);
+  });
 });

@@ -46,11 +46,19 @@
 // not noise — BAD_FLAGS, BAD_FIELD, UNKNOWN_MEMBER, HOP_EXHAUSTED, REPLAY. The replay
 // window is updated only for datagrams that pass every other check.
 //
-// Allocation: decode() allocates only what Node's crypto forces — one Hmac object, its
-// 32-byte digest Buffer and two subarray views (the MAC input, the MAC bytes for
-// timingSafeEqual). Header fields and addresses are copied into the caller's reusable
-// DecodedEnvelope; address strings are built only when a getter asks for them.
+// MAC computation (RFC 2104): HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)). Where Node
+// has crypto.hash (≥ 20.12 / 21.7), the two hashes run as one-shot digests over
+// precomputed K^ipad / K^opad blocks — a Hmac object per datagram (its key import, its
+// OpenSSL context, its digest Buffer) costs about twice as much as both hashes. The bytes
+// are the same HMAC-SHA256 either way; older Nodes use createHmac.
+//
+// Allocation per datagram, fast MAC: encode — the returned Buffer (a view of a shared
+// arena, see arenaTake), one typed-array view for the inner hash and two 32-char latin1
+// digest strings; decode — at most two views and the two strings. Header fields and
+// addresses are copied into the caller's reusable DecodedEnvelope; address strings are
+// built only when a getter asks for them.
 
+import * as nodeCrypto from 'node:crypto';
 import { createHmac, hkdfSync, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { MAX_MEMBER_ID } from './ring.js';
 import { ReplayWindow, DEFAULT_REPLAY_WINDOW } from './replay.js';
@@ -195,6 +203,163 @@ export function deriveEnvelopeKey(secret: string): KeyObject {
 
 export type EnvelopeKey = KeyObject | Buffer | Uint8Array;
 
+type OneShotHash = (algorithm: string, data: Uint8Array, outputEncoding: 'latin1') => string;
+/** crypto.hash where this Node has it (≥ 20.12, 21.7); null sends every MAC through createHmac. */
+const ONE_SHOT_HASH: OneShotHash | null =
+  typeof (nodeCrypto as { hash?: unknown }).hash === 'function' ? (nodeCrypto.hash as unknown as OneShotHash) : null;
+
+/** SHA-256 block size: the length of the RFC 2104 pads. */
+const SHA256_BLOCK = 64;
+const SHA256_SIZE = 32;
+
+/**
+ * HMAC-SHA256 of one key, truncated to ENVELOPE_MAC_SIZE bytes: the envelope's MAC.
+ *
+ * The one-shot form keeps K^ipad in front of a scratch area and K^opad in front of a
+ * 32-byte slot: the message is copied behind K^ipad (one memcpy), hashed, the inner
+ * digest written behind K^opad and hashed again (RFC 2104 §2). Digests come back as
+ * latin1 strings — one byte per char, and several times cheaper for Node to hand out
+ * than a Buffer. Not reentrant (one scratch for all of this MAC's calls); nothing in it
+ * is asynchronous.
+ */
+export class EnvelopeMac {
+  /** True when the MAC is computed with crypto.hash over precomputed pads. */
+  readonly oneShot: boolean;
+  /** What createHmac gets (fallback); a copy when the key came as bytes. */
+  private readonly hmacKey: KeyObject | Buffer;
+  private readonly ipad = new Uint8Array(SHA256_BLOCK);
+  /** K^opad then the inner digest. */
+  private readonly outer = new Uint8Array(SHA256_BLOCK + SHA256_SIZE);
+  /** K^ipad then the message; grown on demand, never shrunk. */
+  private scratch = new Uint8Array(SHA256_BLOCK + 2048);
+
+  /** `oneShot: false` forces the createHmac path (tests; it is also what old Nodes get). */
+  constructor(key: EnvelopeKey, opts: { oneShot?: boolean } = {}) {
+    this.hmacKey = isKeyObject(key) ? key : Buffer.from(key);
+    this.oneShot = ONE_SHOT_HASH !== null && opts.oneShot !== false;
+    let k: Uint8Array = isKeyObject(key) ? key.export() : this.hmacKey as Buffer;
+    // RFC 2104 §2: a key longer than the block is hashed first; a shorter one is zero-padded.
+    if (k.length > SHA256_BLOCK) k = nodeCrypto.createHash('sha256').update(k).digest();
+    for (let i = 0; i < SHA256_BLOCK; i++) {
+      const b = i < k.length ? k[i] : 0;
+      this.ipad[i] = b ^ 0x36;
+      this.outer[i] = b ^ 0x5c;
+    }
+    this.scratch.set(this.ipad, 0);
+  }
+
+  /** True if this MAC was built for `key` (same KeyObject, or the same bytes). */
+  isFor(key: EnvelopeKey): boolean {
+    if (key === this.hmacKey) return true; // the usual call: the same KeyObject again
+    if (isKeyObject(key)) return false;
+    const mine = this.hmacKey;
+    if (isKeyObject(mine) || mine.length !== key.length) return false;
+    for (let i = 0; i < key.length; i++) if (mine[i] !== key[i]) return false;
+    return true;
+  }
+
+  /** Write the MAC of msg[0, n) to dst[off, off + ENVELOPE_MAC_SIZE). */
+  sign(msg: Uint8Array, n: number, dst: Uint8Array, off: number): void {
+    if (!this.oneShot) {
+      const digest = createHmac('sha256', this.hmacKey).update(prefix(msg, n)).digest();
+      for (let i = 0; i < ENVELOPE_MAC_SIZE; i++) dst[off + i] = digest[i];
+      return;
+    }
+    const tag = this.tag(msg, n);
+    for (let i = 0; i < ENVELOPE_MAC_SIZE; i++) dst[off + i] = tag.charCodeAt(i);
+  }
+
+  /**
+   * True if buf[n, n + ENVELOPE_MAC_SIZE) is the MAC of buf[0, n). Constant time in the
+   * MAC bytes: every byte is compared, so a forger learns nothing from how long it took.
+   */
+  verify(buf: Uint8Array, n: number): boolean {
+    if (!this.oneShot) {
+      const digest = createHmac('sha256', this.hmacKey).update(prefix(buf, n)).digest();
+      return timingSafeEqual(digest.subarray(0, ENVELOPE_MAC_SIZE), buf.subarray(n, n + ENVELOPE_MAC_SIZE));
+    }
+    const tag = this.tag(buf, n);
+    let diff = 0;
+    for (let i = 0; i < ENVELOPE_MAC_SIZE; i++) diff |= tag.charCodeAt(i) ^ buf[n + i];
+    return diff === 0;
+  }
+
+  /**
+   * Like sign() for a message that has SHA256_BLOCK bytes of headroom: the message is
+   * buf[at + 64, at + 64 + n), buf[at, at + 64) is overwritten with K^ipad and the MAC is
+   * written right after the message. Saves sign()'s copy of the message. One-shot only.
+   */
+  signWithHeadroom(buf: Uint8Array, at: number, n: number): void {
+    buf.set(this.ipad, at);
+    const tag = this.padded(buf, at, n);
+    const o = at + SHA256_BLOCK + n;
+    for (let i = 0; i < ENVELOPE_MAC_SIZE; i++) buf[o + i] = tag.charCodeAt(i);
+  }
+
+  /** HMAC-SHA256 of msg[0, n) as a 32-char latin1 string (one-shot path only). */
+  private tag(msg: Uint8Array, n: number): string {
+    let s = this.scratch;
+    if (s.length < SHA256_BLOCK + n) {
+      s = this.scratch = new Uint8Array(SHA256_BLOCK + Math.max(n, s.length * 2));
+      s.set(this.ipad, 0);
+    }
+    s.set(prefix(msg, n), SHA256_BLOCK);
+    return this.padded(s, 0, n);
+  }
+
+  /** The HMAC when buf[at, at + 64) holds K^ipad and the message of n bytes follows it. */
+  private padded(buf: Uint8Array, at: number, n: number): string {
+    const hash = ONE_SHOT_HASH as OneShotHash;
+    const inner = hash('sha256', new Uint8Array(buf.buffer, buf.byteOffset + at, SHA256_BLOCK + n), 'latin1');
+    const o = this.outer;
+    for (let i = 0; i < SHA256_SIZE; i++) o[SHA256_BLOCK + i] = inner.charCodeAt(i);
+    return hash('sha256', o, 'latin1');
+  }
+}
+
+function isKeyObject(k: EnvelopeKey): k is KeyObject {
+  return !(k instanceof Uint8Array);
+}
+
+/** b[0, n) without a copy; b itself when that is all of it. */
+function prefix(b: Uint8Array, n: number): Uint8Array {
+  return n === b.length ? b : new Uint8Array(b.buffer, b.byteOffset, n);
+}
+
+/**
+ * Where encodeEnvelope puts the envelopes it allocates: one large buffer carved in order,
+ * each envelope with SHA256_BLOCK bytes of headroom for K^ipad, so its inner hash runs
+ * over the envelope where it lies. A fresh region per envelope (never reused: libuv may
+ * still hold a sent one), and one ArrayBuffer per ENVELOPE_ARENA bytes instead of one
+ * per 8 KiB Buffer pool.
+ */
+const ENVELOPE_ARENA = 256 * 1024;
+let arena = Buffer.alloc(0); // the first envelope allocates it
+let arenaUsed = 0;
+
+/** Offset in `arena` (read it after the call) of n fresh bytes, 8-aligned. */
+function arenaTake(n: number): number {
+  if (arenaUsed + n > arena.length) {
+    arena = Buffer.allocUnsafeSlow(n > ENVELOPE_ARENA ? n : ENVELOPE_ARENA);
+    arenaUsed = 0;
+  }
+  const at = arenaUsed;
+  arenaUsed += (n + 7) & ~7;
+  return at;
+}
+
+/** encodeEnvelope's MAC per key, so a caller passing the same key pays the pads once. */
+const macCache = new WeakMap<object, EnvelopeMac>();
+
+function macFor(key: EnvelopeKey): EnvelopeMac {
+  let m = macCache.get(key);
+  if (m === undefined || !m.isFor(key)) {
+    m = new EnvelopeMac(key);
+    macCache.set(key, m);
+  }
+  return m;
+}
+
 function u8ok(v: number, max: number): boolean {
   return Number.isInteger(v) && v >= 0 && v <= max;
 }
@@ -247,7 +412,8 @@ function putAddr(b: Uint8Array, o: number, family: number, addr: Uint8Array): vo
  * 64 + payload.length + 16 bytes) and returns the used part of it; otherwise allocates.
  * Throws EnvelopeError only for caller bugs (fields out of range, payload larger than
  * ENVELOPE_MAX_PAYLOAD — the fast path caps sizes before relaying).
- * Allocation: the Hmac object and its digest (crypto), plus the returned view.
+ * Allocation: the returned Buffer (arena view; pooled without crypto.hash) or view of
+ * `out`, and the MAC's (see the top).
  */
 export function encodeEnvelope(h: EnvelopeHeader, payload: Uint8Array, key: EnvelopeKey, out?: Buffer): Buffer {
   const bad = checkHeader(h);
@@ -257,6 +423,15 @@ export function encodeEnvelope(h: EnvelopeHeader, payload: Uint8Array, key: Enve
     throw new EnvelopeError('ENVELOPE_PAYLOAD_TOO_LARGE', `payload of ${n} bytes exceeds ${ENVELOPE_MAX_PAYLOAD}`);
   }
   const total = ENVELOPE_HEADER_SIZE + n + ENVELOPE_MAC_SIZE;
+  const macAt = ENVELOPE_HEADER_SIZE + n;
+  const mac = macFor(key);
+  if (out === undefined && mac.oneShot) {
+    const at = arenaTake(SHA256_BLOCK + total);
+    const a = arena;
+    writeEnvelope(a, at + SHA256_BLOCK, h, payload);
+    mac.signWithHeadroom(a, at, macAt);
+    return a.subarray(at + SHA256_BLOCK, at + SHA256_BLOCK + total);
+  }
   let b: Buffer;
   if (out === undefined) {
     b = Buffer.allocUnsafe(total);
@@ -264,32 +439,35 @@ export function encodeEnvelope(h: EnvelopeHeader, payload: Uint8Array, key: Enve
     if (out.length < total) throw new EnvelopeError('ENVELOPE_OUT_TOO_SMALL', `need ${total} bytes, out has ${out.length}`);
     b = out.length === total ? out : out.subarray(0, total);
   }
-  const O = EnvelopeOffset;
-  put16(b, O.MAGIC, ENVELOPE_MAGIC);
-  b[O.VERSION] = ENVELOPE_VERSION;
-  b[O.KIND] = h.kind;
-  b[O.FLAGS] = h.flags;
-  b[O.HOP] = h.hop;
-  b[O.ORIGIN] = h.origin;
-  b[O.TRANSPORT] = h.transport;
-  put32(b, O.EPOCH, h.epoch);
-  put32(b, O.BOOT, h.boot);
-  put32(b, O.SEQ, h.seq);
-  b[O.FAMILY] = h.family;
-  b[O.RESERVED1] = 0;
-  b[O.RESERVED1 + 1] = 0;
-  b[O.RESERVED1 + 2] = 0;
-  putAddr(b, O.SRC_ADDR, h.family, h.srcAddr);
-  put16(b, O.SRC_PORT, h.srcPort);
-  put16(b, O.LOCAL_PORT, h.localPort);
-  putAddr(b, O.LOCAL_ADDR, h.family, h.localAddr);
-  put16(b, O.PAYLOAD_LEN, n);
-  put16(b, O.RESERVED2, 0);
-  b.set(payload, O.PAYLOAD);
-  const macAt = ENVELOPE_HEADER_SIZE + n;
-  const digest = createHmac('sha256', key).update(b.subarray(0, macAt)).digest();
-  digest.copy(b, macAt, 0, ENVELOPE_MAC_SIZE);
+  writeEnvelope(b, 0, h, payload);
+  mac.sign(b, macAt, b, macAt);
   return b;
+}
+
+/** Header and payload of an envelope at b[base, base + 64 + payload.length). */
+function writeEnvelope(b: Uint8Array, base: number, h: EnvelopeHeader, payload: Uint8Array): void {
+  const O = EnvelopeOffset;
+  put16(b, base + O.MAGIC, ENVELOPE_MAGIC);
+  b[base + O.VERSION] = ENVELOPE_VERSION;
+  b[base + O.KIND] = h.kind;
+  b[base + O.FLAGS] = h.flags;
+  b[base + O.HOP] = h.hop;
+  b[base + O.ORIGIN] = h.origin;
+  b[base + O.TRANSPORT] = h.transport;
+  put32(b, base + O.EPOCH, h.epoch);
+  put32(b, base + O.BOOT, h.boot);
+  put32(b, base + O.SEQ, h.seq);
+  b[base + O.FAMILY] = h.family;
+  b[base + O.RESERVED1] = 0;
+  b[base + O.RESERVED1 + 1] = 0;
+  b[base + O.RESERVED1 + 2] = 0;
+  putAddr(b, base + O.SRC_ADDR, h.family, h.srcAddr);
+  put16(b, base + O.SRC_PORT, h.srcPort);
+  put16(b, base + O.LOCAL_PORT, h.localPort);
+  putAddr(b, base + O.LOCAL_ADDR, h.family, h.localAddr);
+  put16(b, base + O.PAYLOAD_LEN, payload.length);
+  put16(b, base + O.RESERVED2, 0);
+  b.set(payload, base + O.PAYLOAD);
 }
 
 /**
@@ -354,15 +532,17 @@ export interface EnvelopeDecoderOptions {
   memberIds: Set<number> | ((id: number) => boolean);
   /** Replay window size (power of two, 32..65536); default 1024. */
   replayWindow?: number;
+  /** The MAC to verify with (tests force the createHmac fallback); default new EnvelopeMac(key). */
+  mac?: EnvelopeMac;
 }
 
 export class EnvelopeDecoder {
   readonly replay: ReplayWindow;
-  private readonly key: EnvelopeKey;
+  private readonly mac: EnvelopeMac;
   private readonly isMember: (id: number) => boolean;
 
   constructor(key: EnvelopeKey, opts: EnvelopeDecoderOptions) {
-    this.key = key;
+    this.mac = opts.mac ?? new EnvelopeMac(key);
     const ids = opts.memberIds;
     this.isMember = typeof ids === 'function' ? ids : (id: number) => ids.has(id);
     this.replay = new ReplayWindow(opts.replayWindow ?? DEFAULT_REPLAY_WINDOW);
@@ -384,10 +564,7 @@ export class EnvelopeDecoder {
 
     // Authenticate before believing any other field. Constant-time compare: a
     // byte-wise early exit would leak how much of a forged MAC was right.
-    const digest = createHmac('sha256', this.key).update(buf.subarray(0, macAt)).digest();
-    if (!timingSafeEqual(digest.subarray(0, ENVELOPE_MAC_SIZE), buf.subarray(macAt, len))) {
-      return EnvelopeReject.BAD_MAC;
-    }
+    if (!this.mac.verify(buf, macAt)) return EnvelopeReject.BAD_MAC;
 
     const kind = buf[O.KIND];
     const flags = buf[O.FLAGS];

@@ -89,6 +89,31 @@ export class FarmMember {
   private sipSocket: dgram.Socket | null = null;
   /** TS path: a socket connected to each peer's farm address, for relays. */
   private readonly peerSockets = new Map<number, dgram.Socket>();
+  /**
+   * TS path, per peer id: relays left that carry a send callback. dgram reports a
+   * refused send only to a callback, and a callback costs a SendWrap completion and a
+   * nextTick per datagram, so relays go without one while the peer is healthy. A peer
+   * socket's 'error' event (an ICMP unreachable read by recvmsg) counts a failure and
+   * arms the callback for the next RELAY_WATCH_SENDS relays to that peer, so a peer
+   * whose port went away has its refused sends counted, each one, from then on.
+   */
+  private readonly relayWatch = new Uint16Array(256);
+  private static readonly RELAY_WATCH_SENDS = 4096;
+  /**
+   * TS path: relays encoded in this turn of the event loop, sent together at its end
+   * (setImmediate runs after the poll phase, i.e. after every datagram libuv read in
+   * this wake-up), or at once when RELAY_BATCH are waiting. Sends spaced by scan and MAC
+   * work each pay the kernel for waking the receiver (on loopback and in VMs an IPI per
+   * datagram); back to back, most find it awake. Bounded, so the added latency is at most
+   * RELAY_BATCH datagrams' worth of classification.
+   */
+  private static readonly RELAY_BATCH = 16;
+  private readonly relayQueue: Array<Buffer | null> = [];
+  private readonly relayQueueTo = new Uint8Array(FarmMember.RELAY_BATCH);
+  private relayQueued = 0;
+  private relayFlushScheduled = false;
+  /** The source address text whose bytes outHeader holds (null = none): parsed once per source. */
+  private outHeaderSrc: string | null = null;
   // Fast-path scratch, one set per socket path: never allocated per packet.
   private readonly scanVip = new ScanResult();
   private readonly verdictVip = new Verdict();
@@ -268,7 +293,12 @@ export class FarmMember {
       // One connected socket per peer for relays: a connected send skips dgram's
       // per-datagram address lookup (the biggest cost of an unconnected send in Node).
       for (const peer of this.peers.values()) {
-        this.peerSockets.set(peer.id, await connectUdp(this.self.address.host, peer.address.host, peer.address.port));
+        const id = peer.id;
+        const onError = (): void => {
+          this.drops.v[Drop.RELAY_SEND_FAILED]++;
+          this.relayWatch[id] = FarmMember.RELAY_WATCH_SENDS;
+        };
+        this.peerSockets.set(id, await connectUdp(this.self.address.host, peer.address.host, peer.address.port, onError));
       }
     }
     this.store.start();
@@ -297,12 +327,18 @@ export class FarmMember {
     this.l2 = null;
     this.nativeIo?.close();
     this.nativeIo = null;
-    for (const sock of this.peerSockets.values()) await new Promise<void>((r) => sock.close(() => r()));
+    // Queued relays leave now; any relay after this finds no peer socket (counted, not thrown).
+    this.flushRelays();
+    const peerSockets = [...this.peerSockets.values()];
     this.peerSockets.clear();
-    for (const s of [this.vipSocket, this.farmSocket, this.sipSocket]) {
+    for (const sock of peerSockets) await new Promise<void>((r) => sock.close(() => r()));
+    // Forget the sockets before closing them: a datagram or timer in between then finds
+    // null (a counted drop) instead of a closed dgram socket (whose send() throws).
+    const sockets = [this.vipSocket, this.farmSocket, this.sipSocket];
+    this.vipSocket = this.farmSocket = this.sipSocket = null;
+    for (const s of sockets) {
       if (s) await new Promise<void>((r) => s.close(() => r()));
     }
-    this.vipSocket = this.farmSocket = this.sipSocket = null;
   }
 
   setDraining(on: boolean): void {
@@ -413,24 +449,70 @@ export class FarmMember {
     h.hop = hop;
     h.origin = this.id;
     h.epoch = this.membership.epoch >>> 0;
-    const fam = parseIpInto(srcAddress, h.srcAddr);
-    if (fam === 0) {
-      this.drops.v[Drop.RELAY_SEND_FAILED]++;
+    if (srcAddress !== this.outHeaderSrc) {
+      // dgram gives the source as text; datagrams mostly come from a few sources (the LB's
+      // own, or a client's retransmissions), so the bytes are kept for the next one.
+      const fam = parseIpInto(srcAddress, h.srcAddr);
+      if (fam === 0) {
+        this.outHeaderSrc = null;
+        this.drops.v[Drop.RELAY_SEND_FAILED]++;
+        return;
+      }
+      this.outHeaderSrc = srcAddress;
+      h.family = fam;
+      h.localAddr.set(this.vipAddr);
+      if (fam !== this.vipFamily) h.localAddr.fill(0);
+    }
+    h.srcPort = srcPort;
+    h.localPort = this.cfg.vip.port;
+    this.seq.stamp(h);
+    // A fresh Buffer per datagram: libuv may hold it past send() if the socket would block.
+    const out = encodeEnvelope(h, payload, this.key);
+    if (!this.peerSockets.has(owner)) {
+      sock.send(out, peer.address.port, peer.address.host, this.onRelaySent);
       return;
     }
-    h.family = fam;
-    h.srcPort = srcPort;
-    h.localAddr.set(this.vipAddr);
-    h.localPort = this.cfg.vip.port;
-    if (h.family !== this.vipFamily) h.localAddr.fill(0);
-    this.seq.stamp(h);
-    const out = encodeEnvelope(h, payload, this.key);
-    const connected = this.peerSockets.get(owner);
-    if (connected !== undefined) connected.send(out, this.onRelaySent);
-    else sock.send(out, peer.address.port, peer.address.host, this.onRelaySent);
+    const i = this.relayQueued++;
+    this.relayQueue[i] = out;
+    this.relayQueueTo[i] = owner;
+    if (this.relayQueued === FarmMember.RELAY_BATCH) {
+      this.flushRelays();
+    } else if (!this.relayFlushScheduled) {
+      this.relayFlushScheduled = true;
+      setImmediate(this.onRelayFlush);
+    }
   }
 
-  /** One callback for every relay send (no closure per datagram). */
+  private readonly onRelayFlush = (): void => {
+    this.relayFlushScheduled = false;
+    this.flushRelays();
+  };
+
+  /** Send the queued relays, in order, each on its peer's connected socket. */
+  private flushRelays(): void {
+    const n = this.relayQueued;
+    this.relayQueued = 0;
+    for (let i = 0; i < n; i++) {
+      const out = this.relayQueue[i] as Buffer;
+      this.relayQueue[i] = null;
+      const owner = this.relayQueueTo[i];
+      const connected = this.peerSockets.get(owner);
+      if (connected === undefined) {
+        this.drops.v[Drop.RELAY_SEND_FAILED]++; // stopping: the peer socket is closed
+      } else if (this.relayWatch[owner] === 0) {
+        // Healthy peer: no callback, so no completion and no nextTick per datagram.
+        connected.send(out);
+      } else {
+        this.relayWatch[owner]--;
+        connected.send(out, this.onRelaySent);
+      }
+    }
+  }
+
+  /**
+   * Callback of the relay sends that carry one (see relayWatch): a refused send is
+   * reported here rather than as an 'error' event. One function, no closure per datagram.
+   */
   private readonly onRelaySent = (err: Error | null): void => {
     if (err) this.drops.v[Drop.RELAY_SEND_FAILED]++;
   };
@@ -577,16 +659,19 @@ function bindUdp(host: string, port: number, onMessage: (buf: Buffer, r: dgram.R
   });
 }
 
-/** An ephemeral UDP socket on `localHost` connected to host:port. */
-function connectUdp(localHost: string, host: string, port: number): Promise<dgram.Socket> {
+/**
+ * An ephemeral UDP socket on `localHost` connected to host:port. `onError` hears its
+ * asynchronous errors — on a connected socket, mostly ICMP unreachable while the peer's
+ * port is closed (Linux reports it to the next recvmsg or send) — never fatal.
+ */
+function connectUdp(localHost: string, host: string, port: number, onError: (err: Error) => void): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
     s.once('error', reject);
     s.bind(0, localHost, () => {
       s.connect(port, host, () => {
         s.off('error', reject);
-        // ICMP port unreachable while a peer is down surfaces here: never fatal.
-        s.on('error', () => undefined);
+        s.on('error', onError);
         try {
           s.setSendBufferSize(4 * 1024 * 1024);
         } catch {

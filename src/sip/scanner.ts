@@ -7,7 +7,8 @@
  * Rules for this file (it runs per packet, and has a C twin that must agree byte for
  * byte — keep both in step):
  *  - no allocation: no strings, no slices/subarrays, no regex, no closures; only
- *    `buf[i]` reads and writes of numbers into the caller's ScanResult;
+ *    `buf[i]` reads, byte searches (indexOfByte) and writes of numbers into the
+ *    caller's ScanResult;
  *  - no exceptions, no logging: every outcome is a `Scan` status;
  *  - never reads at or beyond `len` (nor beyond buf.length);
  *  - size cap before looking at any byte (STYLE habit 5).
@@ -132,10 +133,43 @@ const HEADER_NAMES: readonly [Uint8Array, number][] = [
   [ascii('max-forwards'), H_MAX_FORWARDS],
   [ascii('content-length'), H_CONTENT_LENGTH], [ascii('l'), H_CONTENT_LENGTH],
 ];
+// headerId's table: (first letter << 4 | length) → 1 + index in HEADER_NAMES, 0 = none.
+// No two names share a first letter and a length, so one compare decides.
+const NAME_MAX = 15;
+const NAME_BY_FIRST_LEN = new Uint8Array(256 << 4);
+HEADER_NAMES.forEach(([name], i) => {
+  const slot = (name[0] << 4) | name.length;
+  if (name.length > NAME_MAX || NAME_BY_FIRST_LEN[slot] !== 0) throw new Error('scanner: header name table clash');
+  NAME_BY_FIRST_LEN[slot] = i + 1;
+});
+/** Bytes of an unquoted parameter value: token, and ':' '[' ']' for an IPv6 host. */
+const PARAM_VALUE = new Uint8Array(256);
+for (let c = 0; c < 256; c++) PARAM_VALUE[c] = (CHAR_CLASS[c] & TOKEN) !== 0 || c === 0x3a || c === 0x5b || c === 0x5d ? 1 : 0;
 const BRANCH = ascii('branch');
 const TAG = ascii('tag');
 
 // --- byte helpers (all pure, no allocation) ------------------------------------------
+
+/**
+ * Buffer's byte search (memchr in C++) on any Uint8Array: one call costs about as much
+ * as a JS loop over 15 bytes, so it pays on header lines (30-80 bytes) and on values
+ * searched for a byte that is usually absent.
+ */
+const bufferIndexOf = Buffer.prototype.indexOf as unknown as (this: Uint8Array, value: number, byteOffset: number) => number;
+
+/** Offset of the first byte `c` in buf[i, end), or -1. */
+function indexOfByte(buf: Uint8Array, c: number, i: number, end: number): number {
+  if (i >= end) return -1;
+  const q = bufferIndexOf.call(buf, c, i);
+  return q < end ? q : -1;
+}
+
+/** Offset of the first CR or LF in buf[i, end), or end (eolLen then says what it is). */
+function firstCrOrLf(buf: Uint8Array, i: number, end: number): number {
+  const cr = indexOfByte(buf, CR, i, end);
+  const lf = indexOfByte(buf, LF, i, cr < 0 ? end : cr);
+  return lf >= 0 ? lf : cr >= 0 ? cr : end;
+}
 
 function isToken(c: number): boolean {
   return (CHAR_CLASS[c] & TOKEN) !== 0;
@@ -173,14 +207,15 @@ function skipLws(buf: Uint8Array, i: number, ve: number, lenient: boolean): numb
 }
 
 /**
- * End of the header value starting at i: the offset of the line end that is not followed
- * by SP/HTAB. -1 if the buffer ends first.
+ * With LENIENT_LINE_ENDS, the end of the header value starting at i: the offset of the
+ * line end (CRLF or bare LF) that is not followed by SP/HTAB. -1 if the buffer ends
+ * first. (The strict scan does this inline with a CR search.)
  */
-function valueEnd(buf: Uint8Array, i: number, end: number, lenient: boolean): number {
+function valueEndLenient(buf: Uint8Array, i: number, end: number): number {
   while (i < end) {
     const c = buf[i];
     if (c === CR || c === LF) {
-      const n = eolLen(buf, i, end, lenient);
+      const n = eolLen(buf, i, end, true);
       if (n > 0) {
         const next = i + n;
         if (next < end && (buf[next] === SP || buf[next] === HT)) { i = next + 1; continue; }
@@ -211,12 +246,13 @@ function eqLower(buf: Uint8Array, s: number, e: number, name: Uint8Array): boole
   return true;
 }
 
+/** Which header buf[s, e) names: one table look-up by (first letter, length), one compare. */
 function headerId(buf: Uint8Array, s: number, e: number): number {
-  for (let k = 0; k < HEADER_NAMES.length; k++) {
-    const h = HEADER_NAMES[k];
-    if (eqLower(buf, s, e, h[0])) return h[1];
-  }
-  return H_OTHER;
+  const n = e - s;
+  if (n === 0 || n > NAME_MAX) return H_OTHER;
+  const k = NAME_BY_FIRST_LEN[(lower(buf[s]) << 4) | n];
+  if (k === 0) return H_OTHER;
+  return n === 1 || eqLower(buf, s, e, HEADER_NAMES[k - 1][0]) ? HEADER_NAMES[k - 1][1] : H_OTHER;
 }
 
 /** Method code of buf[start, end) (case-sensitive; OTHER for extension methods). */
@@ -258,7 +294,7 @@ function findParam(buf: Uint8Array, i: number, ve: number, lenient: boolean, nam
       } else {
         vs = i;
         // token / host (IPv6 '[', ']', ':') characters
-        while (i < ve && (isToken(buf[i]) || buf[i] === 0x3a || buf[i] === 0x5b || buf[i] === 0x5d)) i++;
+        while (i < ve && PARAM_VALUE[buf[i]] !== 0) i++;
         vend = i;
       }
     }
@@ -293,9 +329,8 @@ function nameAddrUri(buf: Uint8Array, i: number, ve: number, lenient: boolean): 
     if (j < ve && buf[j] === 0x3c) lt = j;
   }
   if (lt >= 0) {
-    let k = lt + 1;
-    while (k < ve && buf[k] !== 0x3e) k++;
-    if (k >= ve) return;
+    const k = indexOfByte(buf, 0x3e, lt + 1, ve);
+    if (k < 0) return;
     uStart = lt + 1; uEnd = k; uParams = k + 1;
     return;
   }
@@ -312,6 +347,7 @@ function nameAddrUri(buf: Uint8Array, i: number, ve: number, lenient: boolean): 
 
 /** Number of comma-separated values in [i, ve) (commas in quotes or <> don't count). */
 function countValues(buf: Uint8Array, i: number, ve: number): number {
+  if (indexOfByte(buf, 0x2c, i, ve) < 0) return 1; // the usual Via: one value, no comma at all
   let n = 1;
   let angle = false;
   while (i < ve) {
@@ -344,8 +380,7 @@ function startLine(buf: Uint8Array, end: number, out: ScanResult, lenient: boole
     if (code < 100 || code > 699) return -Scan.NOT_SIP;
     out.isRequest = false;
     out.statusCode = code;
-    let k = i + 5;
-    while (k < end && buf[k] !== CR && buf[k] !== LF) k++;
+    const k = firstCrOrLf(buf, i + 5, end);
     const n = eolLen(buf, k, end, lenient);
     if (n === 0) return k >= end ? -Scan.NO_END_OF_HEADERS : -Scan.NOT_SIP;
     if ((v >>> 16) !== 0) return -Scan.BAD_VERSION;
@@ -360,8 +395,7 @@ function startLine(buf: Uint8Array, end: number, out: ScanResult, lenient: boole
   if (i === 0 || i >= end || buf[i] !== SP) return -Scan.NOT_SIP;
   out.methodStart = 0;
   out.methodEnd = i;
-  let le = i;
-  while (le < end && buf[le] !== CR && buf[le] !== LF) le++;
+  const le = firstCrOrLf(buf, i, end);
   const n = eolLen(buf, le, end, lenient);
   if (n === 0) return le >= end ? -Scan.NO_END_OF_HEADERS : -Scan.NOT_SIP;
   let te = le;
@@ -421,19 +455,47 @@ export function scan(buf: Uint8Array, len: number, out: ScanResult, maxSize: num
   let cseqSeen = false;
   for (;;) {
     if (p >= end) return (out.status = Scan.NO_END_OF_HEADERS);
-    const blank = eolLen(buf, p, end, lenient);
-    if (blank > 0) { out.headersEnd = p + blank; break; }
+    const first = buf[p];
+    if (first === CR || first === LF) {
+      const blank = eolLen(buf, p, end, lenient);
+      if (blank > 0) { out.headersEnd = p + blank; break; }
+    }
 
     // header name, optional whitespace, ':' (HCOLON, RFC 3261 §25.1)
     const ns = p;
-    while (p < end && isToken(buf[p])) p++;
+    let c = 0;
+    while (p < end && (CHAR_CLASS[buf[p]] & TOKEN) !== 0) p++;
     const ne = p;
-    while (p < end && (buf[p] === SP || buf[p] === HT)) p++;
-    const ve = valueEnd(buf, p, end, lenient);
-    if (ve < 0) return (out.status = Scan.NO_END_OF_HEADERS);
-    const next = ve + eolLen(buf, ve, end, lenient);
+    while (p < end && ((c = buf[p]) === SP || c === HT)) p++;
+    // The value ends at the line end not followed by SP/HTAB (that is a fold, §7.3.1);
+    // `next` is where the next line starts.
+    let ve = -1;
+    let next = -1;
+    if (!lenient) {
+      // Only CRLF ends a line (a bare CR or LF is value bytes): jump from CR to CR. Inline,
+      // this loop runs for every header line.
+      let i = p;
+      for (;;) {
+        const q = i < end ? bufferIndexOf.call(buf, CR, i) : -1;
+        if (q < 0 || q >= end) return (out.status = Scan.NO_END_OF_HEADERS);
+        if (q + 1 < end && buf[q + 1] === LF) {
+          next = q + 2;
+          if (next < end && ((c = buf[next]) === SP || c === HT)) { i = next + 1; continue; }
+          ve = q;
+          break;
+        }
+        i = q + 1;
+      }
+    } else {
+      ve = valueEndLenient(buf, p, end);
+      if (ve < 0) return (out.status = Scan.NO_END_OF_HEADERS);
+      next = ve + eolLen(buf, ve, end, true);
+    }
     if (ne === ns || p >= ve || buf[p] !== 0x3a) { p = next; continue; } // malformed line: the slow path judges it
-    const vs = skipLws(buf, p + 1, ve, lenient);
+    // Value start: past the usual single SP inline, past any other LWS by skipLws.
+    let vs = p + 1;
+    if (vs < ve && buf[vs] === SP) vs++;
+    if (vs < ve && ((c = buf[vs]) === SP || c === HT || c === CR || c === LF)) vs = skipLws(buf, vs, ve, lenient);
 
     switch (headerId(buf, ns, ne)) {
       case H_VIA: {
@@ -452,7 +514,10 @@ export function scan(buf: Uint8Array, len: number, out: ScanResult, maxSize: num
       case H_CALL_ID: {
         if (out.callIdStart >= 0) break;
         let k = vs;
-        while (k < ve && buf[k] !== SP && buf[k] !== HT && buf[k] !== CR && buf[k] !== LF) k++;
+        for (; k < ve; k++) {
+          const b = buf[k];
+          if (b <= SP && (b === SP || b === HT || b === CR || b === LF)) break;
+        }
         if (k > vs) { out.callIdStart = vs; out.callIdEnd = k; }
         break;
       }

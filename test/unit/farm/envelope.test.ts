@@ -1,8 +1,10 @@
 import { isIP } from 'node:net';
 import { describe, expect, test } from 'vitest';
+import * as nodeCrypto from 'node:crypto';
+import { createHmac, createSecretKey } from 'node:crypto';
 import {
   DecodedEnvelope, ENVELOPE_HEADER_SIZE, ENVELOPE_MAC_SIZE, ENVELOPE_MAX_PAYLOAD, ENVELOPE_REJECT_NAMES, EnvelopeDecoder,
-  EnvelopeError, EnvelopeFlag, EnvelopeKind, EnvelopeOffset, EnvelopeReject, EnvelopeSequencer, EnvelopeTransport,
+  EnvelopeError, EnvelopeFlag, EnvelopeKind, EnvelopeMac, EnvelopeOffset, EnvelopeReject, EnvelopeSequencer, EnvelopeTransport,
   HOP_NORMAL, HOP_SECOND_CHANCE, canRelayAgain, deriveEnvelopeKey, encodeEnvelope, envelopeRejectName, formatIp,
   newEnvelopeHeader, parseIpInto, type EnvelopeHeader,
 } from '../../../src/farm/envelope.js';
@@ -269,6 +271,145 @@ describe('envelope rejects', () => {
       const r = d.decode(b, n, out);
       expect(r).toBeGreaterThan(0);
     }
+  });
+});
+
+describe('EnvelopeMac (HMAC-SHA256 truncated to 16 bytes, RFC 2104)', () => {
+  let seed = 0x1234567;
+  const rnd = (n: number): number => {
+    seed ^= seed << 13; seed >>>= 0;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5; seed >>>= 0;
+    return seed % n;
+  };
+  const bytes = (n: number): Buffer => {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = rnd(256);
+    return b;
+  };
+  const reference = (k: Uint8Array | nodeCrypto.KeyObject, m: Uint8Array): Buffer =>
+    createHmac('sha256', k).update(m).digest().subarray(0, ENVELOPE_MAC_SIZE);
+  const macOf = (mac: EnvelopeMac, m: Uint8Array): Buffer => {
+    const out = Buffer.alloc(ENVELOPE_MAC_SIZE + 2, 0xee);
+    mac.sign(m, m.length, out, 1);
+    expect(out[0]).toBe(0xee); // nothing written outside the 16 bytes
+    expect(out[ENVELOPE_MAC_SIZE + 1]).toBe(0xee);
+    return out.subarray(1, 1 + ENVELOPE_MAC_SIZE);
+  };
+
+  test('uses crypto.hash where this Node has it', () => {
+    expect(new EnvelopeMac(key).oneShot).toBe(typeof (nodeCrypto as { hash?: unknown }).hash === 'function');
+    expect(new EnvelopeMac(key, { oneShot: false }).oneShot).toBe(false);
+  });
+
+  test('both paths equal createHmac for key lengths around the block size and many message lengths', () => {
+    // Keys shorter than, equal to and longer than the 64-byte block (hashed first, §2).
+    for (const klen of [1, 16, 31, 32, 33, 63, 64, 65, 100, 200]) {
+      const k = bytes(klen);
+      const fast = new EnvelopeMac(k);
+      const slow = new EnvelopeMac(k, { oneShot: false });
+      const asKeyObject = new EnvelopeMac(createSecretKey(Buffer.from(k)));
+      for (const n of [0, 1, 2, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 200, 566, 1500, 2047, 2048, 2049, 5000]) {
+        const m = bytes(n);
+        const want = reference(k, m);
+        expect(macOf(fast, m).equals(want), `key ${klen}, length ${n}`).toBe(true);
+        expect(macOf(slow, m).equals(want), `fallback, key ${klen}, length ${n}`).toBe(true);
+        expect(macOf(asKeyObject, m).equals(want), `KeyObject, key ${klen}, length ${n}`).toBe(true);
+      }
+    }
+  });
+
+  test('the MAC of a prefix: only msg[0, n) counts', () => {
+    const m = bytes(300);
+    for (const mac of [new EnvelopeMac(key), new EnvelopeMac(key, { oneShot: false })]) {
+      const out = Buffer.alloc(ENVELOPE_MAC_SIZE);
+      mac.sign(m, 100, out, 0);
+      expect(out.equals(reference(key, m.subarray(0, 100)))).toBe(true);
+    }
+  });
+
+  test('verify: the right MAC passes; any flipped bit of MAC or message fails', () => {
+    for (const mac of [new EnvelopeMac(key), new EnvelopeMac(key, { oneShot: false })]) {
+      const n = 90;
+      const dg = Buffer.concat([bytes(n), Buffer.alloc(ENVELOPE_MAC_SIZE)]);
+      mac.sign(dg, n, dg, n);
+      expect(mac.verify(dg, n)).toBe(true);
+      for (let i = 0; i < dg.length; i++) {
+        for (const bit of [0x01, 0x80]) {
+          dg[i] ^= bit;
+          expect(mac.verify(dg, n), `byte ${i} bit ${bit}`).toBe(false);
+          dg[i] ^= bit;
+        }
+      }
+      expect(mac.verify(dg, n)).toBe(true);
+    }
+  });
+
+  test('signWithHeadroom: the message where it lies, K^ipad written in front, MAC after', () => {
+    const mac = new EnvelopeMac(key);
+    if (!mac.oneShot) return; // needs crypto.hash
+    const m = bytes(500);
+    const buf = Buffer.alloc(10 + 64 + 500 + ENVELOPE_MAC_SIZE + 3, 0xee);
+    m.copy(buf, 10 + 64);
+    mac.signWithHeadroom(buf, 10, 500);
+    expect(buf.subarray(10 + 64, 10 + 64 + 500).equals(m)).toBe(true);
+    expect(buf.subarray(10 + 64 + 500, 10 + 64 + 500 + ENVELOPE_MAC_SIZE).equals(reference(key, m))).toBe(true);
+    expect(buf.subarray(0, 10).every((x) => x === 0xee)).toBe(true);
+    expect(buf.subarray(buf.length - 3).every((x) => x === 0xee)).toBe(true);
+  });
+
+  test('isFor: same KeyObject, or the same bytes (a key changed in place is noticed)', () => {
+    const raw = bytes(32);
+    const mac = new EnvelopeMac(raw);
+    expect(mac.isFor(raw)).toBe(true);
+    expect(mac.isFor(Buffer.from(raw))).toBe(true);
+    expect(mac.isFor(key)).toBe(false);
+    expect(new EnvelopeMac(key).isFor(key)).toBe(true);
+    expect(new EnvelopeMac(key).isFor(otherKey)).toBe(false);
+    // encodeEnvelope with a byte key edited between calls uses the new bytes.
+    const h = header({ seq: 1 });
+    const a = Buffer.from(encodeEnvelope(h, payload, raw));
+    raw[0] ^= 1;
+    const b = Buffer.from(encodeEnvelope(h, payload, raw));
+    const at = a.length - ENVELOPE_MAC_SIZE;
+    expect(b.subarray(at).equals(reference(raw, b.subarray(0, at)))).toBe(true);
+    expect(a.subarray(at).equals(b.subarray(at))).toBe(false);
+  });
+
+  test('encode: the allocating form (arena, MAC in place) and the out form give the same bytes', () => {
+    for (const n of [0, 1, 500, 1400, 9000, ENVELOPE_MAX_PAYLOAD]) {
+      const h = header({ seq: 7 });
+      const p = bytes(n);
+      const a = encodeEnvelope(h, p, key);
+      const b = encodeEnvelope(h, p, key, Buffer.alloc(n + 200));
+      expect(a.length).toBe(ENVELOPE_HEADER_SIZE + n + ENVELOPE_MAC_SIZE);
+      expect(a.equals(b), `payload ${n}`).toBe(true);
+      const at = a.length - ENVELOPE_MAC_SIZE;
+      expect(a.subarray(at).equals(reference(key, a.subarray(0, at)))).toBe(true);
+    }
+  });
+
+  test('allocated envelopes never share bytes: all of them still verify after many more', () => {
+    const d = new EnvelopeDecoder(key, { memberIds: members, replayWindow: 65536 });
+    const out = new DecodedEnvelope();
+    const kept: Buffer[] = [];
+    // ~1.2 MB of envelopes: several arenas, envelopes straddling none of their ends.
+    for (let i = 0; i < 800; i++) kept.push(encodeEnvelope(header({ seq: 10_000 + i, boot: 77 }), bytes(1 + rnd(1500)), key));
+    for (const dg of kept) expect(d.decode(dg, dg.length, out)).toBe(EnvelopeReject.OK);
+  });
+
+  test('a decoder on the createHmac fallback accepts what the fast path signed, and the reverse', () => {
+    const slow = new EnvelopeDecoder(key, { memberIds: members, mac: new EnvelopeMac(key, { oneShot: false }) });
+    const fast = decoder();
+    const out = new DecodedEnvelope();
+    const a = encodeEnvelope(header(), payload, key);
+    expect(slow.decode(a, a.length, out)).toBe(EnvelopeReject.OK);
+    const b = Buffer.alloc(ENVELOPE_HEADER_SIZE + payload.length + ENVELOPE_MAC_SIZE);
+    encodeEnvelope(header(), payload, key, b);
+    expect(fast.decode(b, b.length, out)).toBe(EnvelopeReject.OK);
+    const forged = Buffer.from(a);
+    forged[forged.length - 1] ^= 0x40;
+    expect(slow.decode(forged, forged.length, out)).toBe(EnvelopeReject.BAD_MAC);
   });
 });
 

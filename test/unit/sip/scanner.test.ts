@@ -321,6 +321,137 @@ describe('scan: line ends', () => {
   });
 });
 
+describe('scan: byte searches (line ends, commas, "<>" found with Buffer indexOf)', () => {
+  /** every field of a ScanResult, for comparing two scans */
+  const fields = (x: ScanResult): Record<string, unknown> => ({ ...x });
+  const FULL = msg([...INVITE.slice(0, 9), 'Route: "R" <sip:p1;lr>, <sip:p2>', 'Content-Length: 4'], 'v=0\n');
+
+  it('a plain Uint8Array and a view at a byteOffset scan like the Buffer', () => {
+    for (const b of [FULL, msg(INVITE), msg(['SIP/2.0 200 OK', 'Via: SIP/2.0/UDP h;branch=z9hG4bKr, SIP/2.0/UDP g', 'Call-ID: c', 'CSeq: 1 BYE'])]) {
+      expect(run(b)).toBe(Scan.OK);
+      const want = fields(r);
+      const plain = new Uint8Array(b);
+      expect(scan(plain, plain.length, r)).toBe(Scan.OK);
+      expect(fields(r)).toEqual(want);
+      // the same bytes 7 bytes into a larger ArrayBuffer, with CRs before and after them
+      const host = new Uint8Array(b.length + 20).fill(0x0d);
+      host.set(b, 7);
+      const view = host.subarray(7, 7 + b.length);
+      expect(scan(view, view.length, r)).toBe(Scan.OK);
+      expect(fields(r)).toEqual(want);
+    }
+  });
+
+  it('a CR beyond len is not a line end, whatever the buffer holds there', () => {
+    const b = msg(INVITE);
+    // len stops right after the CR of the final CRLF: its LF is in the buffer, not in len
+    expect(scan(b, b.length - 1, r)).toBe(Scan.NO_END_OF_HEADERS);
+    // len stops on a header line's CR
+    const cr = b.indexOf('\r\nMax-Forwards');
+    expect(scan(b, cr + 1, r)).toBe(Scan.NO_END_OF_HEADERS);
+    expect(scan(b, cr, r)).toBe(Scan.NO_END_OF_HEADERS);
+    // the request line cut before its CRLF, with CRLF present past len
+    expect(scan(b, INVITE[0].length, r)).toBe(Scan.NO_END_OF_HEADERS);
+  });
+
+  it('a bare CR inside a value is value bytes (strict); CR CR LF ends at the second CR', () => {
+    const b = msg(['OPTIONS sip:a@b SIP/2.0', 'Via: SIP/2.0/UDP h;branch=z9hG4bKa', 'Subject: x\ry', 'Call-ID: id\r', 'CSeq: 1 OPTIONS']);
+    expect(run(b)).toBe(Scan.OK);
+    // the Call-ID value is "id\r": it stops at the CR (not a valid Call-ID byte), the line at CR LF
+    expect(txt(b, r.callIdStart, r.callIdEnd)).toBe('id');
+    expect(r.cseqNum).toBe(1);
+  });
+
+  it('folded values: the line end followed by SP/HTAB continues the value', () => {
+    const b = msg(['OPTIONS sip:a@b SIP/2.0', 'Via: SIP/2.0/UDP h', '\t;branch=z9hG4bKf,', ' SIP/2.0/UDP g', 'Call-ID:', '  folded-id', 'CSeq: 1', '\tOPTIONS']);
+    expect(run(b)).toBe(Scan.OK);
+    expect(txt(b, r.branchStart, r.branchEnd)).toBe('z9hG4bKf');
+    expect(r.viaCount).toBe(2);
+    expect(txt(b, r.callIdStart, r.callIdEnd)).toBe('folded-id');
+    expect(r.cseqMethod).toBe(Method.OPTIONS);
+  });
+
+  it('Via values are counted only on commas outside quotes and <>', () => {
+    const cases: Array<[string, number, string | null]> = [
+      ['SIP/2.0/UDP h;branch=z9hG4bKa', 1, 'z9hG4bKa'],
+      ['SIP/2.0/UDP h;branch=z9hG4bKa,SIP/2.0/UDP g', 2, 'z9hG4bKa'],
+      ['SIP/2.0/UDP h;x="a,b";branch=z9hG4bKa', 1, 'z9hG4bKa'],
+      // '<' is no param value byte: the param scan stops there (the slow path judges it)
+      ['SIP/2.0/UDP h;x=<a,b>;branch=z9hG4bKa, SIP/2.0/UDP g , SIP/2.0/UDP k', 3, null],
+    ];
+    for (const [via, n, branch] of cases) {
+      const b = msg(['OPTIONS sip:a@b SIP/2.0', `Via: ${via}`, 'Call-ID: c', 'CSeq: 1 OPTIONS']);
+      expect(run(b), via).toBe(Scan.OK);
+      expect(r.viaCount, via).toBe(n);
+      expect(txt(b, r.branchStart, r.branchEnd), via).toBe(branch);
+    }
+  });
+
+  it('a name-addr without its ">" has no URI', () => {
+    const b = msg(['OPTIONS sip:a@b SIP/2.0', 'Via: SIP/2.0/UDP h;branch=z9hG4bKa', 'To: <sip:open;tag=x', 'Route: "r" <sip:p;lr', 'Call-ID: c', 'CSeq: 1 OPTIONS']);
+    expect(run(b)).toBe(Scan.OK);
+    expect(r.toUriStart).toBe(-1);
+    expect(r.toTagStart).toBe(-1);
+    expect(r.routeUriStart).toBe(-1);
+  });
+});
+
+describe('scan: header names (one table look-up by first letter and length)', () => {
+  const base = (extra: string[]): Buffer => msg(['OPTIONS sip:a@b SIP/2.0', ...extra]);
+  const mix = (name: string, k: number): string =>
+    [...name].map((ch, i) => ((k >> (i % 8)) & 1 ? ch.toUpperCase() : ch.toLowerCase())).join('');
+
+  it('every name and compact form, in any case', () => {
+    for (let k = 0; k < 8; k++) {
+      const b = base([
+        `${mix('via', k)}: SIP/2.0/UDP h;branch=z9hG4bKn${k}`, `${mix('v', k)}: SIP/2.0/UDP g`,
+        `${mix('call-id', k)}: id${k}`, `${mix('cseq', k)}: ${k + 1} OPTIONS`, `${mix('to', k)}: <sip:t@h>;tag=t${k}`,
+        `${mix('from', k)}: <sip:f@h>;tag=f${k}`, `${mix('route', k)}: <sip:r${k}@h;lr>`, `${mix('max-forwards', k)}: ${k}`,
+        `${mix('content-length', k)}: ${k}`,
+      ]);
+      expect(run(b), `case mix ${k}`).toBe(Scan.OK);
+      expect(txt(b, r.branchStart, r.branchEnd)).toBe(`z9hG4bKn${k}`);
+      expect(r.viaCount).toBe(2);
+      expect(txt(b, r.callIdStart, r.callIdEnd)).toBe(`id${k}`);
+      expect(r.cseqNum).toBe(k + 1);
+      expect(txt(b, r.toTagStart, r.toTagEnd)).toBe(`t${k}`);
+      expect(txt(b, r.fromTagStart, r.fromTagEnd)).toBe(`f${k}`);
+      expect(txt(b, r.routeUriStart, r.routeUriEnd)).toBe(`sip:r${k}@h;lr`);
+      expect(r.maxForwards).toBe(k);
+      expect(r.contentLength).toBe(k);
+    }
+    for (const [compact, check] of [['i', 'callId'], ['t', 'to'], ['f', 'from'], ['l', 'cl']] as const) {
+      const b = base(['Via: SIP/2.0/UDP h;branch=z9hG4bKc', `${compact.toUpperCase()}: <sip:x@h>;tag=q`, 'Call-ID: c0', 'CSeq: 1 OPTIONS']);
+      run(b);
+      if (check === 'callId') expect(txt(b, r.callIdStart, r.callIdEnd)).toBe('<sip:x@h>;tag=q');
+      if (check === 'to') expect(txt(b, r.toTagStart, r.toTagEnd)).toBe('q');
+      if (check === 'from') expect(txt(b, r.fromTagStart, r.fromTagEnd)).toBe('q');
+      if (check === 'cl') expect(r.contentLength).toBe(-1); // not a number: absent
+    }
+  });
+
+  it('names sharing first letter and length with a known one are other headers', () => {
+    const near = ['vie', 'vi', 'va', 'call-ie', 'callxid', 'cseg', 'csex', 'tx', 'ti', 'frum', 'fro', 'routf', 'rout', 'max-forwardz',
+      'max-forward', 'content-lengtx', 'content-lengths', 'w', 'j', 'u', 'g', 'm'];
+    const b = base(['Via: SIP/2.0/UDP h;branch=z9hG4bKa', ...near.map((n) => `${n}: SIP/2.0/UDP evil;branch=evil, <sip:evil;sf=3>;tag=evil`), 'Call-ID: c', 'CSeq: 1 OPTIONS']);
+    expect(run(b)).toBe(Scan.OK);
+    expect(r.viaCount).toBe(1);
+    expect(txt(b, r.branchStart, r.branchEnd)).toBe('z9hG4bKa');
+    expect(txt(b, r.callIdStart, r.callIdEnd)).toBe('c');
+    expect(r.toUriStart).toBe(-1);
+    expect(r.fromTagStart).toBe(-1);
+    expect(r.routeUriStart).toBe(-1);
+    expect(r.maxForwards).toBe(-1);
+    expect(r.contentLength).toBe(-1);
+  });
+
+  it('non-ASCII and very long names are other headers', () => {
+    const b = base(['Via: SIP/2.0/UDP h;branch=z9hG4bKa', 'V\xeda: SIP/2.0/UDP evil', `${'x'.repeat(300)}: y`, 'Call-ID: c', 'CSeq: 1 OPTIONS']);
+    expect(run(b)).toBe(Scan.OK);
+    expect(r.viaCount).toBe(1);
+  });
+});
+
 describe('methodOf', () => {
   it('maps the known methods, case-sensitively', () => {
     const names = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'UPDATE', 'INFO', 'SUBSCRIBE', 'NOTIFY', 'MESSAGE', 'REFER', 'PUBLISH'] as const;

@@ -323,7 +323,7 @@ const naiveSut = () => async (c) => {
  * A sipfarm member (id 1) of a two-member farm; member 2's farm address is the sink, and
  * this script heartbeats as member 2 so member 1 sees it alive and relays to it.
  */
-const memberSut = (native, poll = false) => async (c) => {
+const memberSut = (native) => async (c) => {
   const cfg = join(TMP, `member-${native ? 'native' : 'ts'}.yaml`);
   writeFileSync(cfg, [
     `vip: 127.0.0.1:${c.sutPort}`,
@@ -337,7 +337,7 @@ const memberSut = (native, poll = false) => async (c) => {
     `  - { id: 2, address: 127.0.0.1:${c.sinkA} }`,
     '',
   ].join('\n'));
-  const env = { SIPFARM_NATIVE: native ? '1' : '0', ...(poll ? { SIPFARM_NATIVE_THREAD: '0' } : {}) };
+  const env = { SIPFARM_NATIVE: native ? '1' : '0' };
   const p = start(native ? 'sipfarm-native' : 'sipfarm-ts', P.sutCpu, process.execPath, [...nodeArgs(native ? 'sipfarm-native' : 'sipfarm-ts'), join(ROOT, 'bin', 'sipfarm.js'), 'run', '--config', cfg, '--member', '1'], { env });
   const hb = await heartbeater(c.farmPort);
   const status = async () => {
@@ -697,10 +697,7 @@ async function main() {
   // to the floor is taken within its round, then the median over rounds is reported.
   const nat = await nativeStatus();
   const fastSuts = [['floor', 'C recvmmsg/sendmmsg relay (the floor)', () => floorSut(tools)]];
-  if (nat.available) {
-    fastSuts.push(['sipfarm-native', 'sipfarm member, native fast path (VIP receive thread), relay role', () => memberSut(true)]);
-    fastSuts.push(['native-poll', 'sipfarm member, native fast path from the event loop (SIPFARM_NATIVE_THREAD=0)', () => memberSut(true, true)]);
-  }
+  if (nat.available) fastSuts.push(['sipfarm-native', 'sipfarm member, native fast path, relay role', () => memberSut(true)]);
   else if (wanted('sipfarm-native')) { rows.push({ id: 'sipfarm-native', kind: 'skipped-fast', why: nat.why }); log(`sipfarm-native: ${nat.why}`); }
   fastSuts.push(['sipfarm-ts', 'sipfarm member, pure TS fast path, relay role', () => memberSut(false)]);
   fastSuts.push(['naive-node', 'node:dgram recv → send', () => naiveSut()]);

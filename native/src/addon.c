@@ -144,8 +144,6 @@ static void ctx_finalize(napi_env env, void *data, void *hint) {
   sf_replay_free(&c->replay);
   free(c->ring_copy);
   free(c->prev_ring_copy);
-  pthread_rwlock_destroy(&c->lock);
-  pthread_mutex_destroy(&c->stamp_mu);
   free(c);
 }
 
@@ -164,8 +162,6 @@ static napi_value create_context(napi_env env, napi_callback_info info) {
   }
   c->t.max_message_size = SF_SCAN_MAX_DATAGRAM;
   sf_l2_init_state(&c->l2);
-  pthread_rwlock_init(&c->lock, NULL);
-  pthread_mutex_init(&c->stamp_mu, NULL);
   if (napi_create_external(env, c, ctx_finalize, NULL, &ext) != napi_ok) {
     ctx_finalize(env, c, NULL);
     return sf_throw(env, "NATIVE_NAPI", "napi_create_external failed");
@@ -216,17 +212,14 @@ static napi_value set_tables(napi_env env, napi_callback_info info) {
   if (self < 0 || self > SF_MAX_MEMBER_ID || alive_len != 256 || probes_len % 4 != 0 ||
       probes_len / 4 > SF_TABLE_MAX_PROBE_SOURCES)
     return sf_throw(env, "NATIVE_BAD_ARG", "setTables: bad selfId, alive length or probe list");
-  sf_ctx_write_begin(c);
-  if (set_ring(env, argv[3], &c->ring_copy, &c->t.ring, &c->t.ring_size) &&
-      set_ring(env, argv[4], &c->prev_ring_copy, &c->t.prev_ring, &c->t.prev_ring_size)) {
-    c->t.self_id = self;
-    memcpy(c->t.alive, alive, 256);
-    c->t.alive[255] = 0; /* 255 is RING_EMPTY, never a member */
-    memcpy(c->t.probe_v4, probes, probes_len);
-    c->t.probe_count = (int32_t)(probes_len / 4);
-    c->t.max_message_size = maxsz;
-  }
-  sf_ctx_write_end(c);
+  if (!set_ring(env, argv[3], &c->ring_copy, &c->t.ring, &c->t.ring_size)) return NULL;
+  if (!set_ring(env, argv[4], &c->prev_ring_copy, &c->t.prev_ring, &c->t.prev_ring_size)) return NULL;
+  c->t.self_id = self;
+  memcpy(c->t.alive, alive, 256);
+  c->t.alive[255] = 0; /* 255 is RING_EMPTY, never a member */
+  memcpy(c->t.probe_v4, probes, probes_len);
+  c->t.probe_count = (int32_t)(probes_len / 4);
+  c->t.max_message_size = maxsz;
   return NULL;
 }
 
@@ -239,14 +232,10 @@ static napi_value set_peer(napi_env env, napi_callback_info info) {
   uint32_t id, port;
   if (argc < 4 || !sf_arg_ctx(env, argv[0], &c) || !sf_arg_u32(env, argv[1], &id) || !sf_arg_u32(env, argv[3], &port)) return NULL;
   if (id > SF_MAX_MEMBER_ID) return sf_throw(env, "NATIVE_BAD_ARG", "member id outside 0..254");
-  struct sockaddr_storage addr;
-  socklen_t len = sf_sockaddr_of(env, argv[2], port, &addr);
+  socklen_t len = sf_sockaddr_of(env, argv[2], port, &c->peer_addr[id]);
   if (len == 0) return sf_throw(env, "NATIVE_BAD_ARG", "peer address must be an IP literal and a port");
-  sf_ctx_write_begin(c);
-  c->peer_addr[id] = addr;
   c->peer_len[id] = len;
   c->peer_known[id] = 1;
-  sf_ctx_write_end(c);
   return NULL;
 }
 
@@ -258,10 +247,8 @@ static napi_value clear_peer(napi_env env, napi_callback_info info) {
   uint32_t id;
   if (argc < 2 || !sf_arg_ctx(env, argv[0], &c) || !sf_arg_u32(env, argv[1], &id)) return NULL;
   if (id > SF_MAX_MEMBER_ID) return sf_throw(env, "NATIVE_BAD_ARG", "member id outside 0..254");
-  sf_ctx_write_begin(c);
   c->peer_known[id] = 0;
   c->peer_len[id] = 0;
-  sf_ctx_write_end(c);
   sf_replay_reset(&c->replay, (int)id);
   return NULL;
 }
@@ -278,11 +265,8 @@ static napi_value set_key(napi_env env, napi_callback_info info) {
   if (len < 16) return sf_throw(env, "NATIVE_BAD_ARG", "envelope key must be at least 16 bytes");
   struct sf_hmac *h = sf_hmac_new(key, len);
   if (h == NULL) return sf_throw(env, "NATIVE_CRYPTO", "OpenSSL HMAC-SHA256 setup failed");
-  sf_ctx_write_begin(c);
-  struct sf_hmac *old = c->key;
+  sf_hmac_free(c->key);
   c->key = h;
-  sf_ctx_write_end(c);
-  sf_hmac_free(old);
   return NULL;
 }
 
@@ -297,21 +281,13 @@ static napi_value set_sequence(napi_env env, napi_callback_info info) {
   if (argc < 3 || !sf_arg_ctx(env, argv[0], &c) || !sf_arg_u32(env, argv[1], &epoch) || !sf_arg_u32(env, argv[2], &boot)) return NULL;
   if (argc >= 4 && !sf_is_nullish(env, argv[3])) {
     if (napi_get_value_int64(env, argv[3], &next) != napi_ok || next < 0) return sf_throw(env, "NATIVE_BAD_ARG", "bad next seq");
-    pthread_mutex_lock(&c->stamp_mu);
     c->next_seq = (uint64_t)next;
     c->boot = boot;
-    pthread_mutex_unlock(&c->stamp_mu);
-  } else {
-    pthread_mutex_lock(&c->stamp_mu);
-    if (boot != c->boot) {
-      c->boot = boot;
-      c->next_seq = 0;
-    }
-    pthread_mutex_unlock(&c->stamp_mu);
+  } else if (boot != c->boot) {
+    c->boot = boot;
+    c->next_seq = 0;
   }
-  sf_ctx_write_begin(c);
   c->epoch = epoch;
-  sf_ctx_write_end(c);
   return NULL;
 }
 
@@ -322,16 +298,12 @@ static napi_value get_sequence(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   sf_ctx *c;
   if (argc < 1 || !sf_arg_ctx(env, argv[0], &c)) return NULL;
-  pthread_mutex_lock(&c->stamp_mu);
-  uint32_t boot = c->boot;
-  uint64_t next = c->next_seq;
-  pthread_mutex_unlock(&c->stamp_mu);
   NAPI_CALL(env, napi_create_array_with_length(env, 3, &arr));
   NAPI_CALL(env, napi_create_uint32(env, c->epoch, &v));
   NAPI_CALL(env, napi_set_element(env, arr, 0, v));
-  NAPI_CALL(env, napi_create_uint32(env, boot, &v));
+  NAPI_CALL(env, napi_create_uint32(env, c->boot, &v));
   NAPI_CALL(env, napi_set_element(env, arr, 1, v));
-  NAPI_CALL(env, napi_create_double(env, (double)next, &v));
+  NAPI_CALL(env, napi_create_double(env, (double)c->next_seq, &v));
   NAPI_CALL(env, napi_set_element(env, arr, 2, v));
   return arr;
 }

@@ -8,7 +8,6 @@
 #include <node_api.h>
 #include <netpacket/packet.h>
 #include <sys/socket.h>
-#include <pthread.h>
 #include "sf.h"
 
 /* The l2 relay of a context (l2.c): the AF_PACKET socket on the LB segment (fd -1 = send
@@ -39,27 +38,16 @@ typedef struct sf_ctx {
   uint32_t epoch, boot;
   uint64_t next_seq; /* envelope.ts EnvelopeSequencer: boot moves up when seq would wrap */
   sf_l2 l2;
-  /* A VIP socket's receive thread (udp.c) reads everything above while JS may rewrite
-   * it: JS-side writers hold `lock` for writing (sf_ctx_write_begin/end), the thread holds
-   * it for reading across one batch. JS-side readers need nothing: the writers are on
-   * the JS thread too. `stamp_mu` makes the one (boot, seq) sequencer safe from both. */
-  pthread_rwlock_t lock;
-  pthread_mutex_t stamp_mu;
 } sf_ctx;
-
-static inline void sf_ctx_write_begin(sf_ctx *c) { pthread_rwlock_wrlock(&c->lock); }
-static inline void sf_ctx_write_end(sf_ctx *c) { pthread_rwlock_unlock(&c->lock); }
 
 /* Next (boot, seq) for an envelope about to be sent. */
 static inline void sf_ctx_stamp(sf_ctx *c, uint32_t *boot, uint32_t *seq) {
-  pthread_mutex_lock(&c->stamp_mu);
   if (c->next_seq > 0xffffffffull) {
     c->boot++;
     c->next_seq = 0;
   }
   *boot = c->boot;
   *seq = (uint32_t)c->next_seq++;
-  pthread_mutex_unlock(&c->stamp_mu);
 }
 
 #define NAPI_CALL(env, call)                                                             \

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 /* src/fastpath/native.ts: the loader refuses an addon whose ABI differs */
-#define SF_ABI_VERSION 3
+#define SF_ABI_VERSION 2
 
 /* src/sip/scanner.ts Scan */
 #define SF_SCAN_OK 0

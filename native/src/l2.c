@@ -212,7 +212,6 @@ static napi_value l2_open(napi_env env, napi_callback_info info) {
     return throw_l2(env, "L2_SOCKET", "bind AF_PACKET", err);
   }
   sf_l2 *l = &c->l2;
-  sf_ctx_write_begin(c); /* a VIP receive thread may be sending on the old socket */
   sf_l2_close(l);
   l->fd = fd;
   l->ifindex = (int)idx;
@@ -223,7 +222,6 @@ static napi_value l2_open(napi_env env, napi_callback_info info) {
   l->dst.sll_protocol = htons(ETH_P_IP);
   l->dst.sll_ifindex = (int)idx;
   l->dst.sll_halen = 6;
-  sf_ctx_write_end(c);
   NAPI_CALL(env, napi_create_object(env, &o));
   NAPI_CALL(env, napi_create_uint32(env, idx, &v));
   NAPI_CALL(env, napi_set_named_property(env, o, "ifindex", v));
@@ -242,9 +240,7 @@ static napi_value l2_close(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   sf_ctx *c;
   if (argc < 1 || !sf_arg_ctx(env, argv[0], &c)) return NULL;
-  sf_ctx_write_begin(c);
   sf_l2_close(&c->l2);
-  sf_ctx_write_end(c);
   return NULL;
 }
 
@@ -257,9 +253,7 @@ static napi_value l2_set_mark(napi_env env, napi_callback_info info) {
   uint32_t dscp;
   if (argc < 2 || !sf_arg_ctx(env, argv[0], &c) || !sf_arg_u32(env, argv[1], &dscp)) return NULL;
   if (dscp > 63) return sf_throw(env, "NATIVE_BAD_ARG", "DSCP is 0..63");
-  sf_ctx_write_begin(c);
   c->l2.tos = (uint8_t)(dscp << 2);
-  sf_ctx_write_end(c);
   return NULL;
 }
 
@@ -272,13 +266,12 @@ static napi_value l2_set_owner_mac(napi_env env, napi_callback_info info) {
   uint32_t id;
   if (argc < 3 || !sf_arg_ctx(env, argv[0], &c) || !sf_arg_u32(env, argv[1], &id)) return NULL;
   if (id > SF_MAX_MEMBER_ID) return sf_throw(env, "NATIVE_BAD_ARG", "member id outside 0..254");
-  uint8_t mac[6];
-  int has = !sf_is_nullish(env, argv[2]);
-  if (has && !arg_mac(env, argv[2], mac)) return NULL;
-  sf_ctx_write_begin(c);
-  if (has) memcpy(c->l2.mac[id], mac, 6);
-  c->l2.has_mac[id] = (uint8_t)has;
-  sf_ctx_write_end(c);
+  if (sf_is_nullish(env, argv[2])) {
+    c->l2.has_mac[id] = 0;
+    return NULL;
+  }
+  if (!arg_mac(env, argv[2], c->l2.mac[id])) return NULL;
+  c->l2.has_mac[id] = 1;
   return NULL;
 }
 

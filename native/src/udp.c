@@ -20,15 +20,11 @@
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/filter.h>
-#include <pthread.h>
-#include <signal.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 #include <uv.h>
 #include "addon.h"
@@ -47,21 +43,6 @@ typedef struct sf_sock {
   napi_env env;
   int fd, family, role, closed, started, finalized, poll_inited, poll_closed, hook;
   uv_poll_t poll;
-  /* Receive thread (VIP sockets started with thread = 1): blocks in recvmmsg like the
-   * bench's C floor, classifies and relays under the context's read lock, and hands the
-   * batch's local datagrams to JS through `wake`: it copies them into the JS arena at
-   * [pending, pending + k) while JS is not reading it (mu/cv), then wakes the loop.
-   * Relays never wait for JS; only a full arena (JS behind) makes the thread wait, and
-   * then datagrams queue in the kernel as they do when the loop is busy in poll mode. */
-  int threaded, thread_started, sync_inited, stop;
-  pthread_t thread;
-  uv_async_t wake;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  uint32_t pending, capacity; /* mu: datagrams waiting in the JS arena; its slots */
-  int js_busy;                /* mu: JS is reading the arena */
-  uint8_t *rx, *rx_own;       /* where recvmmsg writes: the JS arena, or the thread's own */
-  int32_t *emit_meta, *tmeta; /* where emit() writes: the JS meta, or the thread's own */
   sf_ctx *ctx;
   struct sf_sock *relay;
   napi_ref self_ref, ctx_ref, relay_ref, cb_ref, arena_ref, meta_ref, out_ref, drop_ref, rej_ref;
@@ -84,11 +65,7 @@ static uint32_t stride_of(uint32_t slot) {
 
 static void free_sock_memory(sf_sock *s) {
   free(s->msgs); free(s->smsgs); free(s->iov); free(s->siov); free(s->names); free(s->ctl);
-  free(s->lmsgs); free(s->liov); free(s->rx_own); free(s->tmeta);
-  if (s->sync_inited) {
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
-  }
+  free(s->lmsgs); free(s->liov);
   free(s);
 }
 
@@ -111,30 +88,12 @@ static void cleanup_hook(void *arg);
 static void sock_shutdown(sf_sock *s, int with_refs) {
   if (s->closed) return;
   s->closed = 1;
-  if (s->thread_started) {
-    /* shutdown() wakes a recvmmsg blocked on a UDP socket (it returns 0); SO_RCVTIMEO
-     * bounds the wait anyway. The thread never waits on JS once stop is set. */
-    __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
-    shutdown(s->fd, SHUT_RDWR);
-    pthread_mutex_lock(&s->mu);
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->thread, NULL);
-    s->thread_started = 0;
+  if (s->poll_inited && !uv_is_closing((uv_handle_t *)&s->poll)) {
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, on_poll_closed);
   }
-  if (s->poll_inited) {
-    uv_handle_t *h = s->threaded ? (uv_handle_t *)&s->wake : (uv_handle_t *)&s->poll;
-    if (!uv_is_closing(h)) {
-      if (!s->threaded) uv_poll_stop(&s->poll);
-      uv_close(h, on_poll_closed);
-    }
-  }
-  /* A VIP socket's receive thread may be relaying through this one (s->relay): close
-   * under the context's write lock, and it sees fd -1 from then on. */
-  if (s->ctx != NULL) sf_ctx_write_begin(s->ctx);
   if (s->fd >= 0) close(s->fd);
   s->fd = -1;
-  if (s->ctx != NULL) sf_ctx_write_end(s->ctx);
   if (s->hook) {
     napi_remove_env_cleanup_hook(s->env, cleanup_hook, s);
     s->hook = 0;
@@ -340,7 +299,7 @@ static void local_of(sf_sock *s, struct msghdr *mh, uint8_t out[16], int32_t *if
 static void emit(sf_sock *s, uint32_t k, uint32_t off, uint32_t len, int family, uint16_t src_port, uint16_t local_port,
                  int32_t outcome, int32_t kind, int32_t flags, int32_t origin, int32_t hop, const uint8_t *src,
                  const uint8_t *local, int32_t ring_owner, int32_t ifindex) {
-  int32_t *m = s->emit_meta + (size_t)k * SF_META_STRIDE;
+  int32_t *m = s->meta + (size_t)k * SF_META_STRIDE;
   m[SF_META_OFFSET] = (int32_t)off;
   m[SF_META_LENGTH] = (int32_t)len;
   m[SF_META_FAMILY] = family;
@@ -420,16 +379,14 @@ static int deliver(sf_sock *s, uint32_t count) {
   return !s->closed;
 }
 
-/* Classifies and relays one received batch; returns how many local datagrams emit()
- * described (their bytes are in s->rx). */
-static uint32_t process_batch(sf_sock *s, int n) {
+static void process_batch(sf_sock *s, int n) {
   sf_ctx *c = s->ctx;
   uint32_t k = 0, nrelay = 0, nl2 = 0;
   sf_scan scan;
   sf_verdict v;
   for (int i = 0; i < n; i++) {
     uint32_t off = (uint32_t)i * s->stride + SF_ENV_HEADER_SIZE;
-    uint8_t *p = s->rx + off;
+    uint8_t *p = s->arena + off;
     uint32_t len = s->msgs[i].msg_len;
     struct msghdr *mh = &s->msgs[i].msg_hdr;
     uint8_t src[16], local[16];
@@ -544,16 +501,7 @@ static uint32_t process_batch(sf_sock *s, int n) {
   }
   if (nrelay > 0) flush_relays(s, nrelay);
   if (nl2 > 0) flush_l2(s, nl2);
-  return k;
-}
-
-static void reset_msgs(sf_sock *s) {
-  for (uint32_t i = 0; i < s->batch; i++) {
-    s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
-    s->msgs[i].msg_hdr.msg_controllen = CTL_SIZE;
-    s->msgs[i].msg_hdr.msg_flags = 0;
-    s->iov[i].iov_len = s->slot;
-  }
+  if (k > 0) deliver(s, k);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events) {
@@ -561,112 +509,17 @@ static void on_readable(uv_poll_t *h, int status, int events) {
   sf_sock *s = h->data;
   if (status < 0 || s->closed) return;
   for (int round = 0; round < MAX_ROUNDS && !s->closed; round++) {
-    reset_msgs(s);
+    for (uint32_t i = 0; i < s->batch; i++) {
+      s->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+      s->msgs[i].msg_hdr.msg_controllen = CTL_SIZE;
+      s->msgs[i].msg_hdr.msg_flags = 0;
+      s->iov[i].iov_len = s->slot;
+    }
     int n = recvmmsg(s->fd, s->msgs, s->batch, MSG_DONTWAIT, NULL);
     if (n <= 0) break;
-    uint32_t k = process_batch(s, n);
-    if (k > 0 && !deliver(s, k)) break;
+    process_batch(s, n);
     if ((uint32_t)n < s->batch) break;
   }
-}
-
-/* ---- the receive thread (thread mode) ------------------------------------------------ */
-
-/* Thread: the batch's k local datagrams into the JS arena, then wake the loop. */
-static void hand_over(sf_sock *s, uint32_t k) {
-  pthread_mutex_lock(&s->mu);
-  while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE) && (s->js_busy || s->pending + k > s->capacity))
-    pthread_cond_wait(&s->cv, &s->mu);
-  if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
-    pthread_mutex_unlock(&s->mu);
-    return;
-  }
-  for (uint32_t j = 0; j < k; j++) {
-    const int32_t *src = s->tmeta + (size_t)j * SF_META_STRIDE;
-    uint32_t off = (uint32_t)src[SF_META_OFFSET], len = (uint32_t)src[SF_META_LENGTH];
-    uint32_t rel = off % s->stride; /* headroom (+ envelope header) inside the slot */
-    uint32_t dst = (s->pending + j) * s->stride + rel;
-    memcpy(s->arena + dst, s->rx + off, len);
-    int32_t *m = s->meta + (size_t)(s->pending + j) * SF_META_STRIDE;
-    memcpy(m, src, SF_META_STRIDE * sizeof(int32_t));
-    m[SF_META_OFFSET] = (int32_t)dst;
-  }
-  s->pending += k;
-  pthread_mutex_unlock(&s->mu);
-  uv_async_send(&s->wake);
-}
-
-/* Loop thread: what the receive thread handed over, to the JS callback in one call. */
-static void on_handed_over(uv_async_t *h) {
-  sf_sock *s = h->data;
-  if (s->closed) return;
-  pthread_mutex_lock(&s->mu);
-  uint32_t k = s->pending;
-  s->js_busy = k > 0;
-  pthread_mutex_unlock(&s->mu);
-  if (k == 0) return;
-  deliver(s, k);
-  pthread_mutex_lock(&s->mu);
-  s->pending = 0;
-  s->js_busy = 0;
-  pthread_cond_signal(&s->cv);
-  pthread_mutex_unlock(&s->mu);
-}
-
-static void *receive_thread(void *arg) {
-  sf_sock *s = arg;
-  /* Signals belong to the loop thread (libuv's handlers); never EINTR here. */
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, NULL);
-  while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
-    reset_msgs(s);
-    int n = recvmmsg(s->fd, s->msgs, s->batch, MSG_WAITFORONE, NULL);
-    if (n <= 0) continue; /* SO_RCVTIMEO, or 0 after shutdown(): look at stop again */
-    pthread_rwlock_rdlock(&s->ctx->lock);
-    uint32_t k = process_batch(s, n);
-    pthread_rwlock_unlock(&s->ctx->lock);
-    if (k > 0) hand_over(s, k);
-  }
-  return NULL;
-}
-
-/* Thread mode for a started VIP socket: blocking fd, own receive arena, async handle. */
-static int start_thread(napi_env env, sf_sock *s, uv_loop_t *loop, size_t arena_len, size_t meta_len) {
-  s->capacity = (uint32_t)(arena_len / s->stride);
-  if (meta_len / (SF_META_STRIDE * 4) < s->capacity) s->capacity = (uint32_t)(meta_len / (SF_META_STRIDE * 4));
-  s->rx_own = malloc((size_t)s->batch * s->stride);
-  s->tmeta = malloc((size_t)s->batch * SF_META_STRIDE * sizeof(int32_t));
-  if (s->rx_own == NULL || s->tmeta == NULL) {
-    sf_throw(env, "NATIVE_NOMEM", "out of memory");
-    return 0;
-  }
-  s->rx = s->rx_own;
-  s->emit_meta = s->tmeta;
-  for (uint32_t i = 0; i < s->batch; i++) s->iov[i].iov_base = s->rx + (size_t)i * s->stride + SF_ENV_HEADER_SIZE;
-  int fl = fcntl(s->fd, F_GETFL);
-  struct timeval tv = {0, 250000};
-  if (fl < 0 || fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK) != 0 || setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
-    throw_errno(env, "receive thread socket setup", errno);
-    return 0;
-  }
-  pthread_mutex_init(&s->mu, NULL);
-  pthread_cond_init(&s->cv, NULL);
-  s->sync_inited = 1;
-  if (uv_async_init(loop, &s->wake, on_handed_over) != 0) {
-    sf_throw(env, "NATIVE_SOCKET", "uv_async_init failed");
-    return 0;
-  }
-  s->wake.data = s;
-  s->poll_inited = 1;
-  s->threaded = 1;
-  int err = pthread_create(&s->thread, NULL, receive_thread, s);
-  if (err != 0) {
-    throw_errno(env, "pthread_create", err);
-    return 0;
-  }
-  s->thread_started = 1;
-  return 1;
 }
 
 static int arg_f64(napi_env env, napi_value v, double **out, size_t want, napi_ref *ref) {
@@ -685,12 +538,10 @@ static int arg_f64(napi_env env, napi_value v, double **out, size_t want, napi_r
   return napi_create_reference(env, v, 1, ref) == napi_ok;
 }
 
-/* udpStart(sock, relaySock|null, arena, meta: Int32Array, slot, batch, outcomes, drops, rejects, cb, thread?)
- * thread (VIP sockets): a receive thread instead of the loop's poll; the arena and meta
- * may then hold more than one batch (the hand-over queue). */
+/* udpStart(sock, relaySock|null, arena, meta: Int32Array, slot, batch, outcomes, drops, rejects, cb) */
 static napi_value udp_start(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
-  napi_value argv[11], name, resource;
+  size_t argc = 10;
+  napi_value argv[10], name, resource;
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   sf_sock *s, *relay = NULL;
   uint8_t *arena, *meta;
@@ -718,11 +569,6 @@ static napi_value udp_start(napi_env env, napi_callback_info info) {
   s->batch = batch;
   s->arena = arena;
   s->meta = (int32_t *)meta;
-  s->rx = arena;
-  s->emit_meta = s->meta;
-  bool want_thread = false;
-  if (argc >= 11 && !sf_is_nullish(env, argv[10])) napi_get_value_bool(env, argv[10], &want_thread);
-  if (want_thread && s->role != ROLE_VIP) return sf_throw(env, "NATIVE_BAD_ARG", "udpStart: only VIP sockets take a receive thread");
   s->msgs = calloc(batch, sizeof *s->msgs);
   s->smsgs = calloc(batch, sizeof *s->smsgs);
   s->iov = calloc(batch, sizeof *s->iov);
@@ -754,14 +600,10 @@ static napi_value udp_start(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_async_init(env, resource, name, &s->async));
   uv_loop_t *loop;
   NAPI_CALL(env, napi_get_uv_event_loop(env, &loop));
-  if (want_thread) {
-    if (!start_thread(env, s, loop, arena_len, meta_len)) return NULL;
-  } else {
-    if (uv_poll_init(loop, &s->poll, s->fd) != 0) return sf_throw(env, "NATIVE_SOCKET", "uv_poll_init failed");
-    s->poll.data = s;
-    s->poll_inited = 1;
-    if (uv_poll_start(&s->poll, UV_READABLE, on_readable) != 0) return sf_throw(env, "NATIVE_SOCKET", "uv_poll_start failed");
-  }
+  if (uv_poll_init(loop, &s->poll, s->fd) != 0) return sf_throw(env, "NATIVE_SOCKET", "uv_poll_init failed");
+  s->poll.data = s;
+  s->poll_inited = 1;
+  if (uv_poll_start(&s->poll, UV_READABLE, on_readable) != 0) return sf_throw(env, "NATIVE_SOCKET", "uv_poll_start failed");
   s->started = 1;
   if (napi_add_env_cleanup_hook(env, cleanup_hook, s) == napi_ok) s->hook = 1;
   return NULL;
@@ -855,9 +697,8 @@ static napi_value udp_ref(napi_env env, napi_callback_info info) {
   if (argc < 2 || !arg_sock(env, argv[0], &s)) return NULL;
   napi_get_value_bool(env, argv[1], &on);
   if (s->poll_inited && !s->closed) {
-    uv_handle_t *h = s->threaded ? (uv_handle_t *)&s->wake : (uv_handle_t *)&s->poll;
-    if (on) uv_ref(h);
-    else uv_unref(h);
+    if (on) uv_ref((uv_handle_t *)&s->poll);
+    else uv_unref((uv_handle_t *)&s->poll);
   }
   return NULL;
 }

@@ -273,8 +273,6 @@ export class FarmMember {
         counters: { outcomes: this.outcomes.v, drops: this.drops.v, envelopeRejects: this.envelopeRejects.v },
         boot: this.seq.boot,
         reusePort: this.reusePort,
-        // SIPFARM_NATIVE_THREAD=0: relays in the event loop (uv_poll) instead of the VIP receive thread.
-        thread: process.env.SIPFARM_NATIVE_THREAD !== '0',
         handlers: {
           local: (payload, src, outcome, ringOwner) => {
             if (outcome === Outcome.SECOND_CHANCE) this.secondChance(payload, ringOwner, src.address, src.port);

@@ -5,8 +5,6 @@
  *
  *   SIPFARM_NATIVE=0  never load it (the TS path is used; nativeAvailable() is false)
  *   SIPFARM_NATIVE=1  a missing or mismatched addon is an error (loadNative() throws)
- *   SIPFARM_NATIVE_THREAD=0  a member's VIP socket relays from the event loop instead of
- *                     its receive thread (src/io/native-udp.ts `thread`)
  *   unset             use it when it loads and matches, else fall back with one log line
  *
  * Layout constants below (NativeScanField, NativeVerdictField, NativeMeta, NativeLimits,
@@ -27,7 +25,7 @@ import {
 import { MAX_MEMBER_ID, RING_EMPTY } from '../farm/ring.js';
 
 /** Bumped whenever a C/JS interface or layout changes; the addon reports its own. */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 2;
 
 /** scan() out: Int32Array slots, in ScanResult field order. */
 export const NativeScanField = {
@@ -129,7 +127,6 @@ export interface NativeAddon {
   udpStart(
     s: NativeSocketHandle, relay: NativeSocketHandle | null, arena: Buffer, meta: Int32Array, slot: number, batch: number,
     outcomes: Float64Array | null, drops: Float64Array | null, rejects: Float64Array | null, onBatch: (count: number) => void,
-    thread?: boolean,
   ): void;
   udpSend(s: NativeSocketHandle, buf: Uint8Array, offset: number, length: number, ip: string, port: number, srcIp: string | null): number;
   udpClose(s: NativeSocketHandle): void;

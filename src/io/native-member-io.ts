@@ -57,11 +57,6 @@ export interface NativeMemberIoOptions {
   reusePort?: boolean;
   /** IP_FREEBIND on the VIP socket */
   freebind?: boolean;
-  /**
-   * The VIP socket's receive thread (default true; NativeUdpOptions.thread): the bulk of
-   * a member's traffic, relays, then never wakes the event loop.
-   */
-  thread?: boolean;
 }
 
 export class NativeMemberIo {
@@ -90,7 +85,7 @@ export class NativeMemberIo {
       opened.push(farm);
       const vip = new NativeUdpSocket({
         role: 'vip', host: o.vip.host, port: o.vip.port, context: this.context, counters, batch: o.batch,
-        reusePort: o.reusePort, freebind: o.freebind, pktinfo: pktinfo(o.vip.host), thread: o.thread ?? true,
+        reusePort: o.reusePort, freebind: o.freebind, pktinfo: pktinfo(o.vip.host),
       }, addon);
       opened.push(vip);
       const sip = o.sip ? new NativeUdpSocket({ role: 'vip', host: o.sip.host, port: o.sip.port, context: this.context, counters, batch: o.batch, pktinfo: pktinfo(o.sip.host) }, addon) : null;

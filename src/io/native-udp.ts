@@ -69,17 +69,7 @@ export interface NativeUdpOptions {
   slot?: number;
   /** counter storage (default: fresh arrays, see .counters) */
   counters?: Partial<NativeUdpCounters>;
-  /**
-   * VIP sockets: receive, classify and relay on a thread of the addon's own, blocked in
-   * recvmmsg, instead of the event loop's epoll (native/src/udp.c "receive thread").
-   * Relays then cost what the C floor costs plus the work itself; local datagrams reach
-   * onBatch as before, up to HANDOVER_BATCHES batches at once.
-   */
-  thread?: boolean;
 }
-
-/** Thread mode: how many receive batches the hand-over to JS can hold before the thread waits. */
-const HANDOVER_BATCHES = 4;
 
 /** The datagrams of one receive batch. Accessors read the shared meta words; valid during the callback only. */
 export class NativeBatch {
@@ -203,11 +193,8 @@ export class NativeUdpSocket {
     const slot = this.opts.slot ?? 65536;
     if (!Number.isInteger(batch) || batch < 1 || batch > NativeLimits.MAX_BATCH) throw new NativeUdpError('NATIVE_UDP_BAD_OPTION', `batch must be 1..${NativeLimits.MAX_BATCH}`);
     if (!Number.isInteger(slot) || slot < 512 || slot > 65536) throw new NativeUdpError('NATIVE_UDP_BAD_OPTION', 'slot must be 512..65536');
-    const thread = this.opts.thread === true;
-    if (thread && this.role !== 'vip') throw new NativeUdpError('NATIVE_UDP_BAD_OPTION', 'only a vip socket takes a receive thread');
-    const slots = thread ? batch * HANDOVER_BATCHES : batch;
-    const arena = Buffer.allocUnsafeSlow(slots * this.addon.udpStride(slot));
-    const meta = new Int32Array(slots * NativeMeta.STRIDE);
+    const arena = Buffer.allocUnsafeSlow(batch * this.addon.udpStride(slot));
+    const meta = new Int32Array(batch * NativeMeta.STRIDE);
     const b = new NativeBatch(arena, meta);
     const plain = this.role === 'plain';
     this.addon.udpStart(
@@ -217,7 +204,6 @@ export class NativeUdpSocket {
         b.count = count;
         onBatch(b);
       },
-      thread,
     );
     this.started = true;
   }

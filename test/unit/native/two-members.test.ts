@@ -27,14 +27,14 @@ const invite = (i: number): string =>
 
 interface Member { ctx: NativeFarmContext; vip: NativeUdpSocket; farm: NativeUdpSocket; got: { text: string; src: string; port: number; outcome: number; kind: number; flags: number }[] }
 
-function member(id: number, ring: MaglevRing, key: ReturnType<typeof deriveEnvelopeKey>, thread: boolean): Member {
+function member(id: number, ring: MaglevRing, key: ReturnType<typeof deriveEnvelopeKey>): Member {
   const ctx = new NativeFarmContext();
   const alive = new Uint8Array(256);
   alive[1] = alive[2] = 1;
   ctx.setTables({ selfId: id, alive, ring: ring.table, prevRing: null, probeSources: [], maxMessageSize: 65535 });
   ctx.setKey(key);
   ctx.setSequence(1, 1_700_000_000 + id);
-  const vip = new NativeUdpSocket({ role: 'vip', host: '127.0.0.1', port: 0, context: ctx, batch: 32, thread });
+  const vip = new NativeUdpSocket({ role: 'vip', host: '127.0.0.1', port: 0, context: ctx, batch: 32 });
   const farm = new NativeUdpSocket({ role: 'farm', host: '127.0.0.1', port: 0, context: ctx, batch: 32 });
   open.push(vip, farm);
   const m: Member = { ctx, vip, farm, got: [] };
@@ -48,15 +48,12 @@ function member(id: number, ring: MaglevRing, key: ReturnType<typeof deriveEnvel
   return m;
 }
 
-describe.skipIf(!HAVE_NATIVE).each([
-  { mode: 'poll', thread: false },
-  { mode: 'receive thread', thread: true },
-])(`two native members relay in C, VIP by $mode${SKIP_REASON}`, ({ thread }) => {
+describe.skipIf(!HAVE_NATIVE)(`two native members relay in C${SKIP_REASON}`, () => {
   it('datagrams owned by the other member are relayed in C and delivered there with the original source', async () => {
     const key = deriveEnvelopeKey('two members share this farm secret');
     const ring = MaglevRing.build([1, 2]);
-    const a = member(1, ring, key, thread);
-    const b = member(2, ring, key, thread);
+    const a = member(1, ring, key);
+    const b = member(2, ring, key);
     a.ctx.setPeer(2, '127.0.0.1', b.farm.localPort);
     b.ctx.setPeer(1, '127.0.0.1', a.farm.localPort);
 
@@ -119,8 +116,8 @@ describe.skipIf(!HAVE_NATIVE).each([
     const key = deriveEnvelopeKey('two members share this farm secret');
     const prev = MaglevRing.build([1, 2]);
     const cur = MaglevRing.build([1]); // member 2 is leaving: every key is member 1's now
-    const a = member(1, cur, key, thread);
-    const b = member(2, cur, key, thread);
+    const a = member(1, cur, key);
+    const b = member(2, cur, key);
     const alive = new Uint8Array(256);
     alive[1] = alive[2] = 1;
     a.ctx.setTables({ selfId: 1, alive, ring: cur.table, prevRing: prev.table, probeSources: [], maxMessageSize: 65535 });
@@ -142,8 +139,8 @@ describe.skipIf(!HAVE_NATIVE).each([
     const key = deriveEnvelopeKey('two members share this farm secret');
     const ring = MaglevRing.build([1, 2]);
     const solo = MaglevRing.build([1]);
-    const a = member(1, solo, key, thread); // every datagram is member 1's: all go to JS
-    const b = member(2, ring, key, thread);
+    const a = member(1, solo, key); // every datagram is member 1's: all go to JS
+    const b = member(2, ring, key);
     a.ctx.setPeer(2, '127.0.0.1', b.farm.localPort);
     b.ctx.setPeer(1, '127.0.0.1', a.farm.localPort);
     const c = dgram.createSocket('udp4');

@@ -5,7 +5,9 @@
  */
 #ifndef SIPFARM_BENCHUTIL_H
 #define SIPFARM_BENCHUTIL_H
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -24,14 +26,14 @@ static inline uint64_t now_ns(void) {
 }
 
 /* Value of "name=value" among argv, or def. */
-static const char *arg(int argc, char **argv, const char *name, const char *def) {
+static inline const char *arg(int argc, char **argv, const char *name, const char *def) {
   size_t n = strlen(name);
   for (int i = 1; i < argc; i++)
     if (strncmp(argv[i], name, n) == 0 && argv[i][n] == '=') return argv[i] + n + 1;
   return def;
 }
 
-static int parse_addr(const char *s, struct sockaddr_in *out) {
+static inline int parse_addr(const char *s, struct sockaddr_in *out) {
   char host[64];
   const char *colon = strrchr(s, ':');
   if (colon == NULL || (size_t)(colon - s) >= sizeof host) return -1;
@@ -43,14 +45,14 @@ static int parse_addr(const char *s, struct sockaddr_in *out) {
   return inet_pton(AF_INET, host, &out->sin_addr) == 1 ? 0 : -1;
 }
 
-static void big_buffers(int fd) {
+static inline void big_buffers(int fd) {
   int sz = 8 << 20;
   /* As root, FORCE passes net.core.[rw]mem_max; otherwise the plain option (capped). */
   if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) != 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
   if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) != 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
 }
 
-static int udp_bind(const struct sockaddr_in *a) {
+static inline int udp_bind(const struct sockaddr_in *a) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) { perror("socket"); exit(2); }
   big_buffers(fd);

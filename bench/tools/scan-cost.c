@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include "benchutil.h" /* now_ns(), arg() */
 #include <unistd.h>
 #include "sf.h"
 
@@ -122,19 +123,6 @@ static void init_tables(void) {
   tables.ring = ring;
   tables.ring_size = RING;
   tables.max_message_size = SF_SCAN_MAX_DATAGRAM;
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static const char *arg(int argc, char **argv, const char *name, const char *def) {
-  size_t n = strlen(name);
-  for (int i = 1; i < argc; i++)
-    if (strncmp(argv[i], name, n) == 0 && argv[i][n] == '=') return argv[i] + n + 1;
-  return def;
 }
 
 /* FNV-1a over every exported field: a fingerprint of the results, to compare builds. */

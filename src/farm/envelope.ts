@@ -14,7 +14,7 @@
 //     6    1  origin       sender's member id, 0..254
 //     7    1  transport    0 UDP, 1 TCP (how the original packet arrived)
 //     8    4  epoch        sender's membership epoch (a local counter, diagnostics)
-//    12    4  boot         sender's boot id (seconds since 1970 at start, see replay.ts)
+//    12    4  boot         sender's boot id (seconds since 1970 at start, see sequenceStart)
 //    16    4  seq          sender's datagram counter within `boot`
 //    20    1  family       4 or 6 (both addresses); 0 = no addresses (not for RELAY)
 //    21    3  reserved     0
@@ -610,21 +610,48 @@ export class EnvelopeDecoder {
 }
 
 /**
+ * Where a sequencer started at wall-clock `ms` begins: boot = the second, and seq = the
+ * millisecond within it scaled to the u32 range (ms × 2^32 / 1000). Read as one 64-bit
+ * number, (boot, seq) then starts at the wall clock in units of 1/2^32 s and a sender
+ * moves it up by one per datagram — more than 4 million per millisecond would be needed
+ * to run ahead of the clock. So a member restarted within the same second (a crash and
+ * an immediate restart by its supervisor) still starts above everything its previous
+ * instance sent, and peers' replay windows (ReplayWindow: same boot, higher seq is new)
+ * take its datagrams at once instead of refusing them as old until seq passes the
+ * previous instance's. A wall clock stepped backwards between two runs can still make a
+ * restart look old: peers accept it again once the clock has passed the old value.
+ */
+export function sequenceStart(ms: number): { boot: number; next: number } {
+  const boot = Math.floor(ms / 1000);
+  return { boot: boot >>> 0, next: Math.floor(((ms - boot * 1000) * 0x100000000) / 1000) };
+}
+
+/**
  * Sender-side (boot, seq) stamping. seq increments per datagram; when it would wrap
  * the boot id moves up by one, so (boot, seq) never repeats and receivers' replay
  * windows (keyed by boot) stay correct. At 100k datagrams/s the u32 wraps every ~12 h.
  */
 export class EnvelopeSequencer {
   private bootId: number;
-  private next = 0;
+  private next: number;
 
-  /** `boot` defaults to seconds since 1970 now; it must exceed the previous run's. */
-  constructor(boot: number = Math.floor(Date.now() / 1000)) {
-    this.bootId = boot >>> 0;
+  /**
+   * Without arguments: sequenceStart(now). With `boot` (tests, tools): that boot id
+   * from seq `next` (default 0); it must be above the previous run's.
+   */
+  constructor(boot?: number, next = 0) {
+    const start = boot === undefined ? sequenceStart(Date.now()) : { boot, next };
+    this.bootId = start.boot >>> 0;
+    this.next = start.next;
   }
 
   get boot(): number {
     return this.bootId;
+  }
+
+  /** The seq the next stamp() writes (before a wrap moves boot up). */
+  get nextSeq(): number {
+    return this.next;
   }
 
   /** Write the next (boot, seq) into a header about to be encoded. */

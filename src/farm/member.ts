@@ -272,6 +272,7 @@ export class FarmMember {
         peers: [...this.peers.values()].map((p) => ({ id: p.id, host: p.address.host, port: p.address.port })),
         counters: { outcomes: this.outcomes.v, drops: this.drops.v, envelopeRejects: this.envelopeRejects.v },
         boot: this.seq.boot,
+        nextSeq: this.seq.nextSeq,
         reusePort: this.reusePort,
         handlers: {
           local: (payload, src, outcome, ringOwner) => {

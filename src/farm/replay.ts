@@ -3,9 +3,9 @@
 // The sliding-window check of IPsec (RFC 4303 §3.4.3, RFC 6479 describes the bitmap
 // form): a datagram is accepted once if its sequence number is newer than the highest
 // seen, or within the last `windowSize` numbers and not yet seen. The window is keyed
-// by the origin's boot id too: a restarted member begins again at seq 0 under a higher
-// boot id, which resets its window; a lower boot id is an old instance (or a replay of
-// one) and is refused. A sender whose u32 seq would wrap must move to a higher boot id
+// by the origin's boot id too: a restarted member begins under a higher boot id (which
+// resets its window) or, restarted within the same second, at a higher seq (envelope.ts
+// sequenceStart); a lower boot id is an old instance (or a replay of one) and is refused. A sender whose u32 seq would wrap must move to a higher boot id
 // (see envelope.ts EnvelopeSequencer), so seq never wraps within one boot id.
 //
 // All state is preallocated typed arrays indexed by member id: check() is called per

@@ -11,7 +11,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { OwnershipTables } from '../fastpath/classifier.js';
-import { EnvelopeKind, EnvelopeTransport, HOP_NORMAL, newEnvelopeHeader, parseIpInto, type EnvelopeHeader } from '../farm/envelope.js';
+import { EnvelopeKind, EnvelopeTransport, HOP_NORMAL, newEnvelopeHeader, parseIpInto, sequenceStart, type EnvelopeHeader } from '../farm/envelope.js';
 import { NativeFarmContext, loadNative, type NativeAddon } from '../fastpath/native.js';
 import { NativeUdpSocket, type NativeBatch, type NativeUdpCounters } from './native-udp.js';
 
@@ -50,8 +50,12 @@ export interface NativeMemberIoOptions {
   /** CounterSet storage to count into: member.outcomes.v, member.drops.v, member.envelopeRejects.v */
   counters: NativeUdpCounters;
   handlers: NativeMemberHandlers;
-  /** sequencer boot id (default: seconds since 1970, like EnvelopeSequencer) */
+  /**
+   * Where the C sequencer starts: boot id and first seq (the member passes its
+   * EnvelopeSequencer's; default sequenceStart(now), as EnvelopeSequencer).
+   */
   boot?: number;
+  nextSeq?: number;
   batch?: number;
   /** SO_REUSEPORT on the VIP socket (several members on one host, see NativeUdpSocket.spreadReuseportRandomly) */
   reusePort?: boolean;
@@ -73,7 +77,8 @@ export class NativeMemberIo {
     this.o = o;
     this.context = new NativeFarmContext(undefined, addon);
     this.context.setKey(o.key);
-    this.context.setSequence(0, o.boot ?? Math.floor(Date.now() / 1000));
+    const start = o.boot !== undefined ? { boot: o.boot, next: o.nextSeq ?? 0 } : sequenceStart(Date.now());
+    this.context.setSequence(0, start.boot, start.next);
     for (const p of o.peers) this.setPeer(p.id, p.host, p.port);
     const opened: NativeUdpSocket[] = [];
     try {

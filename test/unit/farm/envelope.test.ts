@@ -6,7 +6,7 @@ import {
   DecodedEnvelope, ENVELOPE_HEADER_SIZE, ENVELOPE_MAC_SIZE, ENVELOPE_MAX_PAYLOAD, ENVELOPE_REJECT_NAMES, EnvelopeDecoder,
   EnvelopeError, EnvelopeFlag, EnvelopeKind, EnvelopeMac, EnvelopeOffset, EnvelopeReject, EnvelopeSequencer, EnvelopeTransport,
   HOP_NORMAL, HOP_SECOND_CHANCE, canRelayAgain, deriveEnvelopeKey, encodeEnvelope, envelopeRejectName, formatIp,
-  newEnvelopeHeader, parseIpInto, type EnvelopeHeader,
+  newEnvelopeHeader, parseIpInto, sequenceStart, type EnvelopeHeader,
 } from '../../../src/farm/envelope.js';
 
 const key = deriveEnvelopeKey('correct horse battery staple');
@@ -429,9 +429,43 @@ describe('EnvelopeSequencer', () => {
     expect(s.boot).toBe(101);
   });
 
-  test('default boot is seconds since 1970', () => {
-    const now = Math.floor(Date.now() / 1000);
-    expect(Math.abs(new EnvelopeSequencer().boot - now)).toBeLessThanOrEqual(2);
+  test('default start: boot is the second, seq the millisecond within it scaled to 2^32', () => {
+    const before = Date.now();
+    const s = new EnvelopeSequencer();
+    const after = Date.now();
+    expect(s.boot).toBeGreaterThanOrEqual(Math.floor(before / 1000));
+    expect(s.boot).toBeLessThanOrEqual(Math.floor(after / 1000));
+    expect(sequenceStart(1_800_000_000_000)).toEqual({ boot: 1_800_000_000, next: 0 });
+    expect(sequenceStart(1_800_000_000_500)).toEqual({ boot: 1_800_000_000, next: 0x80000000 });
+    expect(sequenceStart(1_800_000_000_999).next).toBe(Math.floor((999 * 0x100000000) / 1000));
+    expect(sequenceStart(1_800_000_000_999).next).toBeLessThan(0x100000000);
+  });
+
+  test('a member restarted within the same second is accepted by peers at once', () => {
+    // The previous instance ran from .100 to .900 of the same second and sent a million
+    // datagrams (far more than a member can in 0.8 s); the new one starts at .901.
+    const dec = decoder();
+    const out = new DecodedEnvelope();
+    const send = (seq: EnvelopeSequencer): Buffer => {
+      const h = header({ origin: 7 });
+      seq.stamp(h);
+      return encodeEnvelope(h, payload, key);
+    };
+    const t0 = 1_800_000_000_000;
+    const first = new EnvelopeSequencer(sequenceStart(t0 + 100).boot, sequenceStart(t0 + 100).next);
+    let last = send(first);
+    expect(dec.decode(last, last.length, out)).toBe(EnvelopeReject.OK);
+    for (let i = 0; i < 1_000_000; i++) first.stamp({ boot: 0, seq: 0 });
+    last = send(first);
+    expect(dec.decode(last, last.length, out)).toBe(EnvelopeReject.OK);
+    const second = new EnvelopeSequencer(sequenceStart(t0 + 901).boot, sequenceStart(t0 + 901).next);
+    expect(second.boot).toBe(first.boot);
+    for (let i = 0; i < 3; i++) {
+      const b = send(second);
+      expect(dec.decode(b, b.length, out)).toBe(EnvelopeReject.OK);
+    }
+    // ... and the old instance's datagrams are old now.
+    expect(dec.decode(last, last.length, out)).toBe(EnvelopeReject.REPLAY);
   });
 });
 

@@ -7,7 +7,7 @@ import * as dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OwnershipTables } from '../../../src/fastpath/classifier.js';
 import { DROP_NAMES, OUTCOME_NAMES, Outcome } from '../../../src/fastpath/outcomes.js';
-import { ENVELOPE_REJECT_NAMES, EnvelopeKind, deriveEnvelopeKey } from '../../../src/farm/envelope.js';
+import { ENVELOPE_REJECT_NAMES, EnvelopeKind, deriveEnvelopeKey, sequenceStart } from '../../../src/farm/envelope.js';
 import { MaglevRing } from '../../../src/farm/ring.js';
 import { CounterSet } from '../../../src/util/metrics.js';
 import { NativeMemberIo } from '../../../src/io/native-member-io.js';
@@ -70,5 +70,28 @@ describe.skipIf(!HAVE_NATIVE)(`NativeMemberIo${SKIP_REASON}`, () => {
     await until(() => ctl.length === 1);
     expect(ctl[0]).toEqual([EnvelopeKind.HEARTBEAT, 1, 'hb']);
     expect(io[0].context.sequence().epoch).toBe(3);
+  });
+
+  it('the C sequencer starts where the member sequencer does (sequenceStart by default)', () => {
+    const key = deriveEnvelopeKey('member io test farm secret');
+    const mk = (o: { boot?: number; nextSeq?: number }): NativeMemberIo => {
+      const m = new NativeMemberIo({
+        selfId: 1, vip: { host: '127.0.0.1', port: 0 }, farm: { host: '127.0.0.1', port: 0 }, key, peers: [], ...o,
+        counters: {
+          outcomes: new CounterSet('sipfarm_packets_total', 'x', 'outcome', OUTCOME_NAMES).v,
+          drops: new CounterSet('sipfarm_dropped_total', 'x', 'reason', DROP_NAMES).v,
+          envelopeRejects: new CounterSet('sipfarm_envelope_rejected_total', 'x', 'reason', ENVELOPE_REJECT_NAMES.map((n) => n.toLowerCase())).v,
+        },
+        handlers: { local: () => undefined, relayed: () => undefined, control: () => undefined },
+      });
+      open.push(m);
+      return m;
+    };
+    expect(mk({ boot: 1_800_000_000, nextSeq: 0x80000000 }).context.sequence()).toEqual({ epoch: 0, boot: 1_800_000_000, nextSeq: 0x80000000 });
+    const before = sequenceStart(Date.now());
+    const s = mk({}).context.sequence();
+    const after = sequenceStart(Date.now());
+    expect(s.boot * 2 ** 32 + s.nextSeq).toBeGreaterThanOrEqual(before.boot * 2 ** 32 + before.next);
+    expect(s.boot * 2 ** 32 + s.nextSeq).toBeLessThanOrEqual(after.boot * 2 ** 32 + after.next);
   });
 });

@@ -22,9 +22,10 @@
  * and CPU is read for the SUT's own processes only (/proc/<pid>/stat utime+stime).
  * Results go to stdout (a table) and bench/results/latest.json.
  *
- * Environment knobs: BENCH_RATE (pps, default 20000), BENCH_WARMUP (s, 2), BENCH_MEASURE
- * (s, 8), BENCH_CPS (sipp calls/s, 200), BENCH_CALL_SECONDS (10), BENCH_ONLY (comma list of
- * row ids), BENCH_SUT_CPU (1), BENCH_GEN_CPU (0).
+ * Environment knobs: BENCH_RATE (pps, comma list, default 20000,80000), BENCH_ROUNDS (2),
+ * BENCH_WARMUP (s, 2), BENCH_MEASURE (s, 8), BENCH_CPS (sipp calls/s, comma list, 200,600),
+ * BENCH_CALL_SECONDS (10), BENCH_WARM_CALLS (3000), BENCH_WARM_CPS (500), BENCH_ONLY (comma
+ * list of row ids), BENCH_SUT_CPU (1), BENCH_GEN_CPU (0).
  */
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -54,12 +55,14 @@ const envList = (name, d) => {
   return list;
 };
 const P = {
-  rate: envNum('BENCH_RATE', 20000),
+  // Two offered rates by default: at 20k pps a relay pays mostly per wake-up (small
+  // batches), at 80k mostly per packet (the Kamailio rows are saturated at both).
+  rates: envList('BENCH_RATE', [20000, 80000]),
   warmup: envNum('BENCH_WARMUP', 2),
   measure: envNum('BENCH_MEASURE', 8),
   cpsList: envList('BENCH_CPS', [200, 600]),
   callSeconds: envNum('BENCH_CALL_SECONDS', 10),
-  rounds: envNum('BENCH_ROUNDS', 3),
+  rounds: envNum('BENCH_ROUNDS', 2),
   warmCalls: envNum('BENCH_WARM_CALLS', 3000),
   warmCps: envNum('BENCH_WARM_CPS', 500),
   sutCpu: String(process.env.BENCH_SUT_CPU ?? '1'),
@@ -260,7 +263,7 @@ async function makeTemplates(vipPort, replyPort) {
  * Run generator → SUT → sink. `sut` starts the system under test (on the SUT CPU) and
  * returns { pids, stop, after? }. The sink measures count and SUT CPU over the window.
  */
-async function fastRow(id, label, tools, sut) {
+async function fastRow(id, label, tools, sut, rate) {
   const [sinkA, sinkB, sutPort, replyPort, farmPort, adminPort] = await freePorts(6);
   const tpl = await makeTemplates(sutPort, replyPort);
   const ctx = { sutPort, sinkA, sinkB, replyPort, farmPort, adminPort, target: sutPort };
@@ -278,7 +281,7 @@ async function fastRow(id, label, tools, sut) {
     ]);
     await sink.ready();
     gen = start(`${id}:gen`, P.genCpu, tools.gen, [
-      `target=127.0.0.1:${target}`, `templates=${tpl.file}`, `rate=${P.rate}`, `seconds=${seconds + 0.5}`,
+      `target=127.0.0.1:${target}`, `templates=${tpl.file}`, `rate=${rate}`, `seconds=${seconds + 0.5}`,
       `sources=${P.sources}`, `reply_port=${replyPort}`,
     ]);
     await gen.exited;
@@ -287,10 +290,10 @@ async function fastRow(id, label, tools, sut) {
     const k = JSON.parse(sink.out.trim().split('\n').pop());
     const cpuS = k.cpu_ticks / k.clk_tck;
     const row = {
-      id, label, kind: 'fast',
-      offeredPps: P.rate,
+      id, label, kind: 'fast', rate,
+      offeredPps: rate,
       deliveredPps: k.window_count / k.window_s,
-      deliveredShare: k.window_count / (P.rate * k.window_s),
+      deliveredShare: k.window_count / (rate * k.window_s),
       cpuS: s.pids.length ? cpuS : null,
       cpuUtil: s.pids.length ? cpuS / k.window_s : null,
       pktsPerCpuS: s.pids.length && cpuS > 0 ? k.window_count / cpuS : null,
@@ -575,8 +578,8 @@ const median = (v) => {
  */
 function aggregateFast(runs) {
   const out = [];
-  for (const id of [...new Set(runs.map((r) => r.id))]) {
-    const mine = runs.filter((r) => r.id === id);
+  for (const key of [...new Set(runs.map((r) => `${r.rate} ${r.id}`))]) {
+    const mine = runs.filter((r) => `${r.rate} ${r.id}` === key);
     const ok = mine.filter((r) => r.kind === 'fast');
     if (ok.length === 0) { out.push(mine[0]); continue; }
     const med = (f) => {
@@ -586,7 +589,7 @@ function aggregateFast(runs) {
     const ratio = (baseId) => {
       const v = [];
       for (const r of ok) {
-        const b = runs.find((x) => x.id === baseId && x.round === r.round && x.kind === 'fast');
+        const b = runs.find((x) => x.id === baseId && x.rate === r.rate && x.round === r.round && x.kind === 'fast');
         if (b?.pktsPerCpuS && r.pktsPerCpuS) v.push(r.pktsPerCpuS / b.pktsPerCpuS);
       }
       return v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length } : null;
@@ -623,23 +626,30 @@ function table(m, rows, notes) {
   lines.push('sipfarm benchmark');
   lines.push(`machine: ${m.cpu}, ${m.cores} cores, Linux ${m.kernel}, Node ${m.node}, kamailio ${m.kamailio}, ${m.sipp}, gcc ${m.gcc}`);
   lines.push(`pinning: SUT on CPU ${P.sutCpu}; generator, sink, sipp and this script on CPU ${P.genCpu} (taskset); generator rate-limited (open loop)`);
-  lines.push(`fast path: ${fmt(P.rate)} pps offered (INVITE+SDP, ${rows.find((r) => r.packetBytes)?.packetBytes ?? '?'} B, new branch each, ${P.templates} Call-IDs, ${P.sources} source ports), warm-up ${P.warmup} s, measured ${P.measure} s, ${P.rounds} rounds interleaved: medians, ratios per round (median, min–max)`);
+  lines.push(`fast path: ${P.rates.map((x) => fmt(x)).join(' and ')} pps offered (INVITE+SDP, ${rows.find((r) => r.packetBytes)?.packetBytes ?? '?'} B, new branch each, ${P.templates} Call-IDs, ${P.sources} source ports), warm-up ${P.warmup} s, measured ${P.measure} s, ${P.rounds} rounds interleaved: medians, ratios per round (median, min–max)`);
   lines.push(`slow path: sipp uac ${P.cpsList.join(' and ')} calls/s for ${P.callSeconds} s each → proxy → sipp uas (INVITE/180/200/ACK/BYE/200, no hold), after ${P.warmCalls} warm-up calls at ${P.warmCps}/s`);
   lines.push('');
-  const direct = rows.find((r) => r.id === 'direct');
   const head = ['row', 'delivered/s', 'deliv.', 'SUT CPU', 'pkts/CPU-s', 'vs floor', 'vs kam-disp', 'vs kam-trelay', 'lat p50 µs', 'p99 µs', '+p50 µs', '+p99 µs'];
-  const body = [];
-  for (const r of rows.filter((x) => x.kind === 'fast' || x.kind === 'skipped-fast')) {
-    if (r.kind === 'skipped-fast') { body.push([r.id, ...head.slice(1).map(() => '-')]); notes.unshift(`${r.id}: ${r.why}`); continue; }
-    const pct = (x) => (x === null || x === undefined ? '-' : `${(100 * x.median).toFixed(0)}%${x.n > 1 ? ` (${(100 * x.min).toFixed(0)}–${(100 * x.max).toFixed(0)})` : ''}`);
-    body.push([
-      r.id, fmt(r.deliveredPps), `${(100 * r.deliveredShare).toFixed(1)}%`, r.cpuUtil === null ? '-' : `${(100 * r.cpuUtil).toFixed(1)}%${r.cpuUtil >= 0.9 ? '*' : ''}`,
-      fmt(r.pktsPerCpuS), pct(r.vsFloor), pct(r.vsKamDisp), pct(r.vsKamTrelay), fmtLat(r.latP50Us), fmtLat(r.latP99Us),
-      ...[[r.latP50Us, direct?.latP50Us], [r.latP99Us, direct?.latP99Us]].map(([v, base]) => (!direct || r.id === 'direct' ? '-' : v >= 1e6 ? '≥1 s' : fmt(v - base))),
-    ]);
+  for (const rate of P.rates) {
+    const direct = rows.find((r) => r.id === 'direct' && r.rate === rate);
+    const body = [];
+    for (const r of rows.filter((x) => (x.kind === 'fast' || x.kind === 'skipped-fast') && x.rate === rate)) {
+      if (r.kind === 'skipped-fast') {
+        body.push([r.id, ...head.slice(1).map(() => '-')]);
+        if (!notes.includes(`${r.id}: ${r.why}`)) notes.unshift(`${r.id}: ${r.why}`);
+        continue;
+      }
+      const pct = (x) => (x === null || x === undefined ? '-' : `${(100 * x.median).toFixed(0)}%${x.n > 1 ? ` (${(100 * x.min).toFixed(0)}–${(100 * x.max).toFixed(0)})` : ''}`);
+      body.push([
+        r.id, fmt(r.deliveredPps), `${(100 * r.deliveredShare).toFixed(1)}%`, r.cpuUtil === null ? '-' : `${(100 * r.cpuUtil).toFixed(1)}%${r.cpuUtil >= 0.9 ? '*' : ''}`,
+        fmt(r.pktsPerCpuS), pct(r.vsFloor), pct(r.vsKamDisp), pct(r.vsKamTrelay), fmtLat(r.latP50Us), fmtLat(r.latP99Us),
+        ...[[r.latP50Us, direct?.latP50Us], [r.latP99Us, direct?.latP99Us]].map(([v, base]) => (!direct || r.id === 'direct' ? '-' : v >= 1e6 ? '≥1 s' : fmt(v - base))),
+      ]);
+    }
+    lines.push(`fast path at ${fmt(rate)} pps offered`);
+    lines.push(...grid(head, body));
+    lines.push('');
   }
-  lines.push(...grid(head, body));
-  lines.push('');
   const sp = rows.filter((x) => x.kind === 'slow' || x.kind === 'skipped-slow');
   if (sp.length) {
     const kp = (cps) => rows.find((r) => r.id === 'kam-proxy' && r.cps === cps && r.msgsPerCpuS);
@@ -676,40 +686,46 @@ async function main() {
   const tools = buildTools();
   const rows = [];
   const notes = [];
-  const run = async (id, label, fn, into = rows, round = 1) => {
+  const run = async (id, label, fn, into = rows, round = 1, rate = undefined) => {
     if (!wanted(id)) return;
     log(`${id}: ${label}`);
     try {
       const r = await fn();
       r.round = round;
+      if (rate !== undefined) r.rate = rate;
       into.push(r);
       if (r.kind === 'fast') log(`  ${fmt(r.deliveredPps)} pps delivered, ${r.pktsPerCpuS ? fmt(r.pktsPerCpuS) + ' pkts/CPU-s' : 'no SUT'}, p50 ${r.latP50Us} µs p99 ${r.latP99Us} µs`);
       else if (r.kind === 'slow') log(`  ${r.calls} calls ok, ${r.failed} failed, ${fmt(r.msgsPerCpuS)} msgs/CPU-s`);
     } catch (e) {
       log(`  FAILED: ${e.message}`);
-      into.push({ id, label, round, kind: id.startsWith('sipfarm-proxy') || id === 'kam-proxy' ? 'skipped-slow' : 'skipped-fast', why: `failed: ${e.message.split('\n')[0].slice(0, 60)}`, error: e.message });
+      into.push({ id, label, round, ...(rate !== undefined ? { rate } : {}), kind: id.startsWith('sipfarm-proxy') || id === 'kam-proxy' ? 'skipped-slow' : 'skipped-fast', why: `failed: ${e.message.split('\n')[0].slice(0, 60)}`, error: e.message });
     }
   };
 
-  await run('direct', 'generator → sink, no SUT (latency baseline)', () => fastRow('direct', 'direct', tools, null));
   // The fast-path SUTs, run BENCH_ROUNDS times interleaved (floor, native, ts, ... then again):
   // a noisy neighbour or a frequency change then hits every row alike, and each row's ratio
   // to the floor is taken within its round, then the median over rounds is reported.
   const nat = await nativeStatus();
   const fastSuts = [['floor', 'C recvmmsg/sendmmsg relay (the floor)', () => floorSut(tools)]];
   if (nat.available) fastSuts.push(['sipfarm-native', 'sipfarm member, native fast path, relay role', () => memberSut(true)]);
-  else if (wanted('sipfarm-native')) { rows.push({ id: 'sipfarm-native', kind: 'skipped-fast', why: nat.why }); log(`sipfarm-native: ${nat.why}`); }
+  else if (wanted('sipfarm-native')) {
+    for (const rate of P.rates) rows.push({ id: 'sipfarm-native', rate, kind: 'skipped-fast', why: nat.why });
+    log(`sipfarm-native: ${nat.why}`);
+  }
   fastSuts.push(['sipfarm-ts', 'sipfarm member, pure TS fast path, relay role', () => memberSut(false)]);
   fastSuts.push(['naive-node', 'node:dgram recv → send', () => naiveSut()]);
   if (haveKam) {
     fastSuts.push(['kam-dispatcher', 'Kamailio dispatcher (Call-ID hash) + forward()', () => kamSut('dispatcher.cfg', false)]);
     fastSuts.push(['kam-trelay', 'Kamailio t_relay (stateful), sink answers 200', () => kamSut('trelay.cfg', true)]);
   } else {
-    for (const id of ['kam-dispatcher', 'kam-trelay']) if (wanted(id)) rows.push({ id, kind: 'skipped-fast', why: 'kamailio: not installed' });
+    for (const id of ['kam-dispatcher', 'kam-trelay']) for (const rate of P.rates) if (wanted(id)) rows.push({ id, rate, kind: 'skipped-fast', why: 'kamailio: not installed' });
   }
   const fastRuns = [];
-  for (let round = 1; round <= P.rounds; round++) {
-    for (const [id, label, sut] of fastSuts) await run(id, `${label}, round ${round}/${P.rounds}`, () => fastRow(id, id, tools, sut()), fastRuns, round);
+  for (const rate of P.rates) {
+    await run('direct', `${fmt(rate)} pps: generator → sink, no SUT (latency baseline)`, () => fastRow('direct', 'direct', tools, null, rate), rows, 1, rate);
+    for (let round = 1; round <= P.rounds; round++) {
+      for (const [id, label, sut] of fastSuts) await run(id, `${fmt(rate)} pps: ${label}, round ${round}/${P.rounds}`, () => fastRow(id, id, tools, sut(), rate), fastRuns, round, rate);
+    }
   }
   rows.push(...aggregateFast(fastRuns));
   if (haveSipp) {
@@ -721,10 +737,10 @@ async function main() {
     for (const id of ['sipfarm-proxy', 'kam-proxy']) if (wanted(id)) rows.push({ id, kind: 'skipped-slow', why: 'sipp: not installed' });
   }
 
-  const ts = rows.find((r) => r.id === 'sipfarm-ts');
-  if (ts?.envelopes) notes.push(`sipfarm-ts: envelopes verified at the sink (sample): ${ts.envelopes.ok}/${ts.envelopes.checked} authentic${ts.envelopes.bad ? `, ${ts.envelopes.bad} bad ${JSON.stringify(ts.envelopes.reasons)}` : ''}; member outcomes ${JSON.stringify(ts.outcomes)}${Object.keys(ts.drops ?? {}).length ? `, drops ${JSON.stringify(ts.drops)}` : ''}`);
-  const tn = rows.find((r) => r.id === 'sipfarm-native');
-  if (tn?.envelopes) notes.push(`sipfarm-native: envelopes verified at the sink (sample): ${tn.envelopes.ok}/${tn.envelopes.checked} authentic${tn.envelopes.bad ? `, ${tn.envelopes.bad} bad ${JSON.stringify(tn.envelopes.reasons)}` : ''}; member outcomes ${JSON.stringify(tn.outcomes)}${Object.keys(tn.drops ?? {}).length ? `, drops ${JSON.stringify(tn.drops)}` : ''}`);
+  const ts = rows.find((r) => r.id === 'sipfarm-ts' && r.rate === P.rates[0]);
+  if (ts?.envelopes) notes.push(`sipfarm-ts at ${fmt(ts.rate)} pps: envelopes verified at the sink (sample): ${ts.envelopes.ok}/${ts.envelopes.checked} authentic${ts.envelopes.bad ? `, ${ts.envelopes.bad} bad ${JSON.stringify(ts.envelopes.reasons)}` : ''}; member outcomes ${JSON.stringify(ts.outcomes)}${Object.keys(ts.drops ?? {}).length ? `, drops ${JSON.stringify(ts.drops)}` : ''}`);
+  const tn = rows.find((r) => r.id === 'sipfarm-native' && r.rate === P.rates[0]);
+  if (tn?.envelopes) notes.push(`sipfarm-native at ${fmt(tn.rate)} pps: envelopes verified at the sink (sample): ${tn.envelopes.ok}/${tn.envelopes.checked} authentic${tn.envelopes.bad ? `, ${tn.envelopes.bad} bad ${JSON.stringify(tn.envelopes.reasons)}` : ''}; member outcomes ${JSON.stringify(tn.outcomes)}${Object.keys(tn.drops ?? {}).length ? `, drops ${JSON.stringify(tn.drops)}` : ''}`);
   notes.push('pkts/CPU-s = datagrams delivered to the sink in the window ÷ SUT CPU seconds (utime+stime of all its processes) in the same window.');
   notes.push('lat = one-way generator → sink (send timestamp in the payload); +p50/+p99 = minus the "direct" row: what the SUT adds.');
   if (rows.some((r) => r.cpuUtil >= 0.9 && r.kind === 'fast')) notes.push('* saturated: the SUT used ≥ 90% of its core, so it could not take the offered rate; its latency is mostly queueing and its pkts/CPU-s is its ceiling.');

@@ -24,7 +24,7 @@
  *
  * Environment knobs: BENCH_RATE (pps, comma list, default 20000,80000), BENCH_ROUNDS (2),
  * BENCH_WARMUP (s, 2), BENCH_MEASURE (s, 8), BENCH_CPS (sipp calls/s, comma list, 200,600),
- * BENCH_CALL_SECONDS (10), BENCH_WARM_CALLS (3000), BENCH_WARM_CPS (500), BENCH_ONLY (comma
+ * BENCH_CALL_SECONDS (10), BENCH_SLOW_ROUNDS (2), BENCH_WARM_CALLS (3000), BENCH_WARM_CPS (500), BENCH_ONLY (comma
  * list of row ids), BENCH_SUT_CPU (1), BENCH_GEN_CPU (0).
  */
 import { spawn, execFileSync, spawnSync } from 'node:child_process';
@@ -63,6 +63,7 @@ const P = {
   cpsList: envList('BENCH_CPS', [200, 600]),
   callSeconds: envNum('BENCH_CALL_SECONDS', 10),
   rounds: envNum('BENCH_ROUNDS', 2),
+  slowRounds: envNum('BENCH_SLOW_ROUNDS', 2),
   warmCalls: envNum('BENCH_WARM_CALLS', 3000),
   warmCps: envNum('BENCH_WARM_CPS', 500),
   sutCpu: String(process.env.BENCH_SUT_CPU ?? '1'),
@@ -614,6 +615,36 @@ function aggregateFast(runs) {
   return out;
 }
 
+/** One row per (proxy, rate): medians over rounds, and the ratio to Kamailio per round. */
+function aggregateSlow(runs) {
+  const out = [];
+  for (const key of [...new Set(runs.map((r) => `${r.cps} ${r.id}`))]) {
+    const mine = runs.filter((r) => `${r.cps} ${r.id}` === key);
+    const ok = mine.filter((r) => r.kind === 'slow' && r.msgsPerCpuS);
+    if (ok.length === 0) { out.push(mine[0]); continue; }
+    const med = (f) => median(ok.map(f));
+    const v = [];
+    for (const r of ok) {
+      const k = runs.find((x) => x.id === 'kam-proxy' && x.cps === r.cps && x.round === r.round && x.kind === 'slow' && x.msgsPerCpuS);
+      if (k) v.push(r.msgsPerCpuS / k.msgsPerCpuS);
+    }
+    out.push({
+      ...ok[ok.length - 1],
+      rounds: ok.length,
+      failedRounds: mine.length - ok.length,
+      calls: ok.reduce((a, r) => a + r.calls, 0),
+      failed: ok.reduce((a, r) => a + r.failed, 0),
+      retransmissions: ok.reduce((a, r) => a + r.retransmissions, 0),
+      cpuUtil: med((r) => r.cpuUtil),
+      msgsPerCpuS: med((r) => r.msgsPerCpuS),
+      callsPerCpuS: med((r) => r.callsPerCpuS),
+      vsKam: v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length } : null,
+      runs: ok.map((r) => ({ round: r.round, msgsPerCpuS: r.msgsPerCpuS, cpuUtil: r.cpuUtil, calls: r.calls, failed: r.failed })),
+    });
+  }
+  return out;
+}
+
 // ---- output ----------------------------------------------------------------------------
 
 const fmt = (v, d = 0) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
@@ -627,7 +658,7 @@ function table(m, rows, notes) {
   lines.push(`machine: ${m.cpu}, ${m.cores} cores, Linux ${m.kernel}, Node ${m.node}, kamailio ${m.kamailio}, ${m.sipp}, gcc ${m.gcc}`);
   lines.push(`pinning: SUT on CPU ${P.sutCpu}; generator, sink, sipp and this script on CPU ${P.genCpu} (taskset); generator rate-limited (open loop)`);
   lines.push(`fast path: ${P.rates.map((x) => fmt(x)).join(' and ')} pps offered (INVITE+SDP, ${rows.find((r) => r.packetBytes)?.packetBytes ?? '?'} B, new branch each, ${P.templates} Call-IDs, ${P.sources} source ports), warm-up ${P.warmup} s, measured ${P.measure} s, ${P.rounds} rounds interleaved: medians, ratios per round (median, min–max)`);
-  lines.push(`slow path: sipp uac ${P.cpsList.join(' and ')} calls/s for ${P.callSeconds} s each → proxy → sipp uas (INVITE/180/200/ACK/BYE/200, no hold), after ${P.warmCalls} warm-up calls at ${P.warmCps}/s`);
+  lines.push(`slow path: sipp uac ${P.cpsList.join(' and ')} calls/s for ${P.callSeconds} s each → proxy → sipp uas (INVITE/180/200/ACK/BYE/200, no hold), after ${P.warmCalls} warm-up calls at ${P.warmCps}/s; ${P.slowRounds} rounds: medians (calls summed), ratio to Kamailio per round (median, min–max)`);
   lines.push('');
   const head = ['row', 'delivered/s', 'deliv.', 'SUT CPU', 'pkts/CPU-s', 'vs floor', 'vs kam-disp', 'vs kam-trelay', 'lat p50 µs', 'p99 µs', '+p50 µs', '+p99 µs'];
   for (const rate of P.rates) {
@@ -646,18 +677,19 @@ function table(m, rows, notes) {
         ...[[r.latP50Us, direct?.latP50Us], [r.latP99Us, direct?.latP99Us]].map(([v, base]) => (!direct || r.id === 'direct' ? '-' : v >= 1e6 ? '≥1 s' : fmt(v - base))),
       ]);
     }
+    if (body.length === 0) continue;
     lines.push(`fast path at ${fmt(rate)} pps offered`);
     lines.push(...grid(head, body));
     lines.push('');
   }
   const sp = rows.filter((x) => x.kind === 'slow' || x.kind === 'skipped-slow');
   if (sp.length) {
-    const kp = (cps) => rows.find((r) => r.id === 'kam-proxy' && r.cps === cps && r.msgsPerCpuS);
     const h2 = ['row', 'calls/s', 'calls ok', 'failed', 'retrans', 'proxy CPU', 'SIP msgs in/CPU-s', 'calls/CPU-s', 'vs kam-proxy'];
+    const pct = (x) => (x === null || x === undefined ? '-' : `${(100 * x.median).toFixed(0)}%${x.n > 1 ? ` (${(100 * x.min).toFixed(0)}–${(100 * x.max).toFixed(0)})` : ''}`);
     for (const r of sp) if (r.kind === 'skipped-slow') notes.unshift(`${r.id}: ${r.why}`);
     const b2 = sp.map((r) => (r.kind === 'skipped-slow' ? [r.id, ...h2.slice(1).map(() => '-')] : [
       r.id + (r.fastPath ? ` (${r.fastPath})` : ''), fmt(r.cps), fmt(r.calls), fmt(r.failed), fmt(r.retransmissions), `${(100 * r.cpuUtil).toFixed(1)}%`, fmt(r.msgsPerCpuS), fmt(r.callsPerCpuS),
-      kp(r.cps) && r.msgsPerCpuS ? `${((100 * r.msgsPerCpuS) / kp(r.cps).msgsPerCpuS).toFixed(0)}%` : '-',
+      pct(r.vsKam),
     ]));
     lines.push(...grid(h2, b2));
     lines.push('');
@@ -729,10 +761,17 @@ async function main() {
   }
   rows.push(...aggregateFast(fastRuns));
   if (haveSipp) {
-    for (const cps of P.cpsList) {
-      await run('sipfarm-proxy', `${cps} calls/s through one sipfarm member`, () => slowRow('sipfarm-proxy', 'sipfarm proxy', sipfarmProxy, cps));
-      if (haveKam) await run('kam-proxy', `${cps} calls/s through Kamailio (registrar, rr, t_relay)`, () => slowRow('kam-proxy', 'kamailio proxy', kamProxy, cps));
+    // Rounds as for the fast path: sipfarm and Kamailio back to back at each rate, the
+    // ratio taken within the round (one 10 s row moves by ±10% with the machine's noise).
+    const slowRuns = [];
+    const R = P.slowRounds;
+    for (let round = 1; round <= R; round++) {
+      for (const cps of P.cpsList) {
+        await run('sipfarm-proxy', `${cps} calls/s through one sipfarm member, round ${round}/${R}`, () => slowRow('sipfarm-proxy', 'sipfarm proxy', sipfarmProxy, cps), slowRuns, round);
+        if (haveKam) await run('kam-proxy', `${cps} calls/s through Kamailio (registrar, rr, t_relay), round ${round}/${R}`, () => slowRow('kam-proxy', 'kamailio proxy', kamProxy, cps), slowRuns, round);
+      }
     }
+    rows.push(...aggregateSlow(slowRuns));
   } else {
     for (const id of ['sipfarm-proxy', 'kam-proxy']) if (wanted(id)) rows.push({ id, kind: 'skipped-slow', why: 'sipp: not installed' });
   }

@@ -12,13 +12,15 @@
  *   node bench/slow-path-cost.mjs [calls=20000] [warm=5000]
  *
  * Needs dist/ (npm run build). Prints a small table; exit code 1 when a call fails.
+ * SLOW_PATH_DIST=DIR measures another build (e.g. of an older commit) with this same
+ * harness, for a before/after comparison that the harness's own cost cannot skew.
  */
 import { performance } from 'node:perf_hooks';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cpus } from 'node:os';
 
-const DIST = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'dist');
+const DIST = process.env.SLOW_PATH_DIST ? resolve(process.env.SLOW_PATH_DIST) : join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'dist');
 const imp = (p) => import(pathToFileURL(join(DIST, p)).href);
 const { systemClock } = await imp('sip/clock.js');
 const { silentLogger } = await imp('util/log.js');

@@ -7,6 +7,7 @@
  * the member that handled the REGISTER and pushes to home and replica; any member asks
  * the home first, then the replica, over the farm channel.
  */
+import { FNV1A32_OFFSET, FNV1A32_PRIME, fmix32 } from '../farm/hash.js';
 import { aorHash } from '../farm/keys.js';
 import type { FarmRpc } from '../farm/rpc.js';
 import type { Binding, LocationStore, WireBinding } from './location.js';
@@ -23,9 +24,36 @@ export interface RingView {
 /** Splits 'sip:user@host' into its hashable parts. */
 export function aorKeyHash(aor: string): number {
   const colon = aor.indexOf(':');
+  let at = aor.lastIndexOf('@');
+  if (at <= colon) at = -1;
+  // An ASCII AoR (the usual case) is hashed where it is: the bytes aorHash would encode
+  // are its char codes. Anything else takes aorHash's UTF-8 way.
+  const h = at < 0 ? aorHashAscii(aor, colon + 1, colon + 1, colon + 1) : aorHashAscii(aor, colon + 1, at, at + 1);
+  if (h >= 0) return h;
   const rest = aor.slice(colon + 1);
-  const at = rest.lastIndexOf('@');
-  return at < 0 ? aorHash('', rest) : aorHash(rest.slice(0, at), rest.slice(at + 1));
+  const rat = rest.lastIndexOf('@');
+  return rat < 0 ? aorHash('', rest) : aorHash(rest.slice(0, rat), rest.slice(rat + 1));
+}
+
+/**
+ * aorHashBytes over the UTF-8 of aor[us, ue) '@' aor[hs, end) — FNV-1a of the user,
+ * the '@', the host with A-Z folded, then fmix32 — or -1 at a non-ASCII character.
+ */
+function aorHashAscii(aor: string, us: number, ue: number, hs: number): number {
+  let h = FNV1A32_OFFSET | 0;
+  for (let i = us; i < ue; i++) {
+    const c = aor.charCodeAt(i);
+    if (c >= 0x80) return -1;
+    h = Math.imul(h ^ c, FNV1A32_PRIME);
+  }
+  h = Math.imul(h ^ 0x40, FNV1A32_PRIME);
+  for (let i = hs; i < aor.length; i++) {
+    let c = aor.charCodeAt(i);
+    if (c >= 0x80) return -1;
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    h = Math.imul(h ^ c, FNV1A32_PRIME);
+  }
+  return fmix32(h >>> 0);
 }
 
 export class FarmLocationService implements RegistrarStore {
@@ -76,7 +104,9 @@ export class FarmLocationService implements RegistrarStore {
    * and holds them (no promise per call on the common path), else a promise (farm RPC).
    */
   lookup(aor: string): Binding[] | Promise<Binding[]> {
-    const { home, replica } = this.placement(aor);
+    // placement(), with the replica worked out only when the home cannot answer here
+    const h = aorKeyHash(aor);
+    const home = this.ring.ownerOf(h);
     if (home === this.ring.selfId) {
       const local = this.store.get(aor);
       if (local.length > 0) {
@@ -84,6 +114,7 @@ export class FarmLocationService implements RegistrarStore {
         return local;
       }
     }
+    const replica = home < 0 ? -1 : this.ring.ownerExcluding(h, home);
     return this.lookupRemote(aor, home, replica);
   }
 

@@ -11,7 +11,7 @@ import { isIP } from 'node:net';
 import { createResponse, reasonPhrase, type SipMessage } from '../sip/message.js';
 import { parseNameAddr, parseVia, type Via } from '../sip/headers.js';
 import { aorOf, parseUri, type SipUri } from '../sip/uri.js';
-import { fnv1a32String } from '../farm/hash.js';
+import { FNV1A32_OFFSET, FNV1A32_PRIME, fnv1a32String } from '../farm/hash.js';
 import { mintBranch } from '../farm/tokens.js';
 import type { ClientTransaction, ClientTransactionHandlers } from '../sip/transaction/client.js';
 import type { ServerTransaction } from '../sip/transaction/server.js';
@@ -102,9 +102,12 @@ type RouteDecision = { status: number; reason?: string; extra?: [string, string]
 /** Source of a request forwarded statelessly (not used for routing decisions). */
 const NO_SOURCE: Destination = { address: '', port: 0 };
 
-/** f(v) now when v is a value, f after v when it is a promise: no promise unless one is needed. */
-function thenOrNow<T, U>(v: T | Promise<T>, f: (t: T) => U | Promise<U>): U | Promise<U> {
-  return v instanceof Promise ? v.then(f) : f(v);
+/**
+ * The decision to forward to `uri` at `dest`: now when dest is known, after the lookup
+ * when it is a promise — no promise, and no closure, unless one is needed.
+ */
+function forwardTo(uri: string, dest: Destination | Promise<Destination>): RouteDecision | Promise<RouteDecision> {
+  return dest instanceof Promise ? dest.then((d) => ({ uri, dest: d })) : { uri, dest };
 }
 
 /** RFC 3261 §18.2.2 / RFC 3581: where a response for this Via goes. */
@@ -116,6 +119,59 @@ export function viaDestination(via: Via): Destination {
   return { address, port };
 }
 
+/** Parses our own Via once; undefined if it does not parse (then every Via is parsed as received). */
+function ourViaModel(sentBy: string): Via | undefined {
+  try {
+    const v = parseVia(`SIP/2.0/UDP ${sentBy};branch=${MAGIC_BRANCH}`);
+    return v.params.size === 1 && v.branch === MAGIC_BRANCH ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+const MAGIC_BRANCH = 'z9hG4bK-model';
+
+/** parseVia(`SIP/2.0/UDP <sent-by>;branch=<branch>`) from the parsed model of that Via. */
+export function viaWithBranch(model: Via, branch: string): Via {
+  const via: Via = { protocol: model.protocol, transport: model.transport, host: model.host, params: new Map([['branch', branch]]) };
+  if (model.port !== undefined) via.port = model.port;
+  via.branch = branch;
+  return via;
+}
+
+/** loopHash scratch: the pieces of the loop key. */
+const LOOP_PARTS: string[] = ['', '', '', '', '', ''];
+
+/**
+ * fnv1a32String(parts.join('\n')) without the joined string or its UTF-8 copy: the
+ * same bytes hashed where they are (ASCII, the usual case); anything else the long way.
+ */
+export function loopKeyHash(parts: string[]): number {
+  let h = FNV1A32_OFFSET;
+  for (let i = 0; i < parts.length; i++) {
+    if (i > 0) h = fnvByte(h, 0x0a);
+    h = fnvAscii(h, parts[i], null);
+    if (h < 0) return fnv1a32String(parts.join('\n'));
+  }
+  return h;
+}
+
+function fnvByte(h: number, b: number): number {
+  return Math.imul(h ^ b, FNV1A32_PRIME) >>> 0;
+}
+
+/**
+ * FNV-1a 32 of the ASCII string s continued from h, as fnv1a32String would hash its
+ * bytes. A non-ASCII character: fnv1a32String(whole) when `whole` is given, else -1.
+ */
+export function fnvAscii(h: number, s: string, whole: string | null): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return whole === null ? -1 : fnv1a32String(whole);
+    h = Math.imul(h ^ c, FNV1A32_PRIME);
+  }
+  return h >>> 0;
+}
+
 export class Proxy implements TransactionUser {
   readonly events: Record<ProxyEvent, number>;
   private readonly contexts = new Map<ServerTransaction, ResponseContext>();
@@ -123,6 +179,10 @@ export class Proxy implements TransactionUser {
   private readonly localHosts: Set<string>;
   private readonly viaSentBy: string;
   private readonly recordRoute: string;
+  /** Our Via with a placeholder branch, parsed once: the model of every Via we add. */
+  private readonly viaModel: Via | undefined;
+  /** Branch prefix of statelessly forwarded requests: a minted branch without its random part. */
+  private readonly statelessPrefix: string;
   layer!: TransactionLayer;
 
   constructor(private readonly o: ProxyOptions) {
@@ -132,6 +192,9 @@ export class Proxy implements TransactionUser {
     this.viaSentBy = `${o.vip.host}:${o.vip.port}`;
     // The member token makes in-dialog requests find this member (DESIGN rule 4).
     this.recordRoute = `<sip:${o.vip.host}:${o.vip.port};lr;sf=${o.selfId}>`;
+    this.viaModel = ourViaModel(this.viaSentBy);
+    // [a-z0-9] random part: the same prefix for every branch of this member.
+    this.statelessPrefix = mintBranch(o.selfId).replace(/-[^-]*$/, '');
   }
 
   attach(layer: TransactionLayer): void {
@@ -229,9 +292,8 @@ export class Proxy implements TransactionUser {
       return;
     }
     // §16.3 step 5: Proxy-Require — this proxy supports no extension that needs it.
-    const proxyRequire = req.getAll('proxy-require');
-    if (proxyRequire.length > 0) {
-      this.respond(tx, req, 420, undefined, [['unsupported', proxyRequire.join(', ')]]);
+    if (req.hasValue('proxy-require')) {
+      this.respond(tx, req, 420, undefined, [['unsupported', req.getAll('proxy-require').join(', ')]]);
       return;
     }
     if (method === 'CANCEL') {
@@ -305,7 +367,7 @@ export class Proxy implements TransactionUser {
         return { status: 403, reason: 'Forbidden - Relaying Denied' };
       }
       const next = parseNameAddr(routes[0]).uri;
-      return thenOrNow(this.resolve(next), (dest) => ({ uri: req.uri, dest }));
+      return forwardTo(req.uri, this.resolve(next));
     }
     if (ruri.scheme !== 'sip' && ruri.scheme !== 'sips') return { status: 416 };
     if (this.isOurDomain(ruri.host) && !pre.hadOurRoute) {
@@ -318,9 +380,10 @@ export class Proxy implements TransactionUser {
         this.events.not_found++;
         return { status: 404 };
       }
-      return thenOrNow(this.o.location.lookup(aorOf(ruri)), (bindings) => this.toBinding(bindings));
+      const bindings = this.o.location.lookup(aorOf(ruri));
+      return bindings instanceof Promise ? bindings.then((b) => this.toBinding(b)) : this.toBinding(bindings);
     }
-    if (pre.hadOurRoute) return thenOrNow(this.resolve(ruri), (dest) => ({ uri: req.uri, dest }));
+    if (pre.hadOurRoute) return forwardTo(req.uri, this.resolve(ruri));
     if (this.o.outboundProxy !== undefined) return { uri: req.uri, dest: this.o.outboundProxy };
     // Never an open relay: a request for a domain we do not serve, not routed through us.
     this.events.relay_denied++;
@@ -338,7 +401,7 @@ export class Proxy implements TransactionUser {
     const b = bindings[0];
     // RFC 3581: a UA behind NAT is reached where its REGISTER came from.
     if (b.nat) return { uri: b.contact, dest: { ...b.source } };
-    return thenOrNow(this.resolve(parseUri(b.contact)), (dest) => ({ uri: b.contact, dest }));
+    return forwardTo(b.contact, this.resolve(parseUri(b.contact)));
   }
 
   /** §16.4: strict-router fix-up and removal of our own top Route. */
@@ -394,8 +457,10 @@ export class Proxy implements TransactionUser {
    * §16.6 steps 1–8: copy, retarget, Max-Forwards, Record-Route, Via. `loopKey` goes
    * into the branch so that §16.3 step 4 can tell a loop from a spiral.
    */
-  private prepareForward(req: SipMessage, uri: string, branch: string): SipMessage {
-    const fwd = req.clone();
+  private prepareForward(req: SipMessage, uri: string, branch: string, inPlace = false): SipMessage {
+    // A stateless forward edits the received request itself: nothing keeps it (§16.11).
+    // Lines are only replaced here, never written into: the copy may share them.
+    const fwd = inPlace ? req : req.forwardCopy();
     fwd.uri = uri;
     const mf = req.maxForwards();
     fwd.set('max-forwards', String(mf === undefined ? 70 : mf - 1));
@@ -406,7 +471,11 @@ export class Proxy implements TransactionUser {
       toTag = undefined;
     }
     if (DIALOG_CREATING.has(req.method) && toTag === undefined) fwd.prepend('record-route', this.recordRoute);
-    fwd.prepend('via', `SIP/2.0/UDP ${this.viaSentBy};branch=${branch}`);
+    const via = `SIP/2.0/UDP ${this.viaSentBy};branch=${branch}`;
+    fwd.prepend('via', via);
+    // The transaction layer reads the top Via back at once: give it what parseVia would
+    // (a stateless forward has no transaction to read it).
+    if (this.viaModel !== undefined && !inPlace) fwd.primeTopVia(via, viaWithBranch(this.viaModel, branch));
     return fwd;
   }
 
@@ -448,9 +517,11 @@ export class Proxy implements TransactionUser {
       ctx.markFinal();
       this.contexts.delete(ctx.server);
     }
-    const up = res.clone();
+    // The response is ours alone once the client transaction passed it up: forwarded as
+    // is, minus our Via, instead of as a copy.
+    const up = res;
     up.removeTop('via');
-    if (up.getAll('via').length === 0) return;
+    if (!up.hasValue('via')) return;
     if (up.status === 503) {
       // §16.7 step 6: a 503 from downstream would make the UAC avoid this whole farm.
       up.status = 500;
@@ -513,8 +584,8 @@ export class Proxy implements TransactionUser {
     if (!('dest' in r)) return;
     // §16.11: a stateless branch must be the same for retransmissions: derive it.
     const inBranch = req.topVia()?.branch ?? req.callId();
-    const branch = `${mintBranch(this.o.selfId).replace(/-[^-]*$/, '')}-a${fnv1a32String(inBranch).toString(36)}`;
-    const fwd = this.prepareForward(req, r.uri, branch);
+    const branch = `${this.statelessPrefix}-a${fnvAscii(FNV1A32_OFFSET, inBranch, inBranch).toString(36)}`;
+    const fwd = this.prepareForward(req, r.uri, branch, true);
     this.events.forwarded_stateless++;
     this.o.send(fwd.toBuffer(), r.dest);
   }
@@ -561,8 +632,14 @@ export class Proxy implements TransactionUser {
     } catch {
       /* missing From/To was caught by the parser */
     }
-    const key = `${req.uri}\n${fromTag}\n${toTag}\n${req.callId()}\n${req.cseq().seq}\n${req.getAll('proxy-require').join(',')}`;
-    return fnv1a32String(key).toString(36);
+    const parts = LOOP_PARTS;
+    parts[0] = req.uri;
+    parts[1] = fromTag;
+    parts[2] = toTag;
+    parts[3] = req.callId();
+    parts[4] = String(req.cseq().seq);
+    parts[5] = req.hasValue('proxy-require') ? req.getAll('proxy-require').join(',') : '';
+    return loopKeyHash(parts).toString(36);
   }
 
   private isLoop(req: SipMessage): boolean {

@@ -14,7 +14,7 @@
 import { isAscii } from 'node:buffer';
 import { SipErrorCode, SipParseError, badRequest } from './errors.js';
 import { type NameAddr, type Via, parseCSeq, parseNameAddr, parseVia, splitList } from './headers.js';
-import { type SipUri, isToken, parseUri } from './uri.js';
+import { CHAR_CLASS, CharClass, type SipUri, isToken, parseUri } from './uri.js';
 
 export interface Header { name: string; value: string }
 
@@ -43,14 +43,18 @@ const DISPLAY: Record<string, string> = {
   'sip-if-match': 'SIP-If-Match', 'content-id': 'Content-ID',
 };
 
-/** Display forms computed for names outside DISPLAY, bounded (names come from the wire). */
-const displayCache = new Map<string, string>();
+/**
+ * Display forms: DISPLAY's, then those computed for other names, bounded (names come
+ * from the wire). One Map lookup per line printed.
+ */
+const displayCache = new Map<string, string>(Object.entries(DISPLAY));
+const DISPLAY_COUNT = displayCache.size;
 
 export function displayName(canonical: string): string {
-  const d = DISPLAY[canonical] ?? displayCache.get(canonical);
+  const d = displayCache.get(canonical);
   if (d !== undefined) return d;
   const made = canonical.replace(/(^|-)([a-z])/g, (_m, sep: string, ch: string) => sep + ch.toUpperCase());
-  if (displayCache.size < 1024) displayCache.set(canonical, made);
+  if (displayCache.size < 1024 + DISPLAY_COUNT) displayCache.set(canonical, made);
   return made;
 }
 
@@ -137,8 +141,13 @@ export class SipMessage {
 
   /** First line's value of that header (any case, compact form accepted). */
   get(name: string): string | undefined {
-    const n = canonicalName(name);
-    for (const h of this.headers) if (h.name === n) return h.value;
+    return this.first(canonicalName(name));
+  }
+
+  /** get() for a name already canonical (the accessors below): no lower-casing per call. */
+  private first(canonical: string): string | undefined {
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) if (hs[i].name === canonical) return hs[i].value;
     return undefined;
   }
 
@@ -147,12 +156,44 @@ export class SipMessage {
     const n = canonicalName(name);
     const list = LIST_HEADERS.has(n);
     const out: string[] = [];
-    for (const h of this.headers) {
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i];
       if (h.name !== n) continue;
       if (!list) out.push(h.value);
+      else if (h.value.indexOf(',') < 0) pushTrimmed(out, h.value); // one value: nothing to split
       else for (const v of splitList(h.value)) if (v.length > 0) out.push(v);
     }
     return out;
+  }
+
+  /** getAll(name).length > 0, without building the list. */
+  hasValue(name: string): boolean {
+    const n = canonicalName(name);
+    const list = LIST_HEADERS.has(n);
+    const hs = this.headers;
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i];
+      if (h.name !== n) continue;
+      if (!list) return true;
+      if (h.value.indexOf(',') < 0) {
+        if (h.value.trim().length > 0) return true;
+      } else if (splitList(h.value).some((v) => v.length > 0)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * The caller has just prepended the Via line `text` and knows what parseVia(text)
+   * returns: topVia() answers with `parsed` instead of parsing it again. Ignored unless
+   * `text` is the first Via line and has no comma.
+   */
+  primeTopVia(text: string, parsed: Via): void {
+    if (this.first('via') !== text || text.indexOf(',') >= 0) return;
+    this.viaText = text;
+    this.viaParsed = parsed;
   }
 
   has(name: string): boolean {
@@ -163,12 +204,16 @@ export class SipMessage {
   /** Replace every line of that name by one line, at the first one's position (or appended). */
   set(name: string, value: string): void {
     const n = canonicalName(name);
-    const first = this.headers.findIndex((h) => h.name === n);
+    const hs = this.headers;
+    const first = hs.findIndex((h) => h.name === n);
     if (first < 0) {
-      this.headers.push({ name: n, value });
+      hs.push({ name: n, value });
       return;
     }
-    this.headers = this.headers.filter((h, i) => i === first || h.name !== n);
+    let more = false;
+    for (let i = first + 1; i < hs.length && !more; i++) more = hs[i].name === n;
+    // One line of that name (the usual case): replaced where it is, no new list.
+    if (more) this.headers = hs.filter((h, i) => i === first || h.name !== n);
     this.headers[first] = { name: n, value };
   }
 
@@ -194,6 +239,12 @@ export class SipMessage {
     const idx = this.headers.findIndex((h) => h.name === n);
     if (idx < 0) return undefined;
     const line = this.headers[idx];
+    if (line.value.indexOf(',') < 0) {
+      // one value (the usual case): splitList would give [] or [value.trim()]
+      this.headers.splice(idx, 1);
+      const t = line.value.trim();
+      return t.length > 0 ? t : line.value;
+    }
     const values = splitList(line.value);
     if (values.length <= 1) {
       this.headers.splice(idx, 1);
@@ -203,7 +254,27 @@ export class SipMessage {
     return values[0];
   }
 
-  clone(): SipMessage {
+  /**
+   * A copy for editing through the header methods (set, append, prepend, remove,
+   * removeTop: they replace lines, never change a Header object): it shares this
+   * message's Header objects, body and datagram spans instead of copying them — what
+   * a proxy needs to forward a request it also keeps (RFC 3261 §16.6 step 1), at the
+   * cost of one array. Writing into a shared Header or the body shows in both; use
+   * clone() for that.
+   */
+  forwardCopy(): SipMessage {
+    const m = this.startLineCopy();
+    m.headers = this.headers.slice();
+    m.body = this.body;
+    // The raw slots are never written after parse: both messages may read them.
+    m.src = this.src;
+    m.raw = this.raw;
+    this.shareParsed(m);
+    return m;
+  }
+
+  /** A message with this one's start line and no headers. */
+  private startLineCopy(): SipMessage {
     const m = new SipMessage();
     m.kind = this.kind;
     m.method = this.method;
@@ -211,6 +282,25 @@ export class SipMessage {
     m.version = this.version;
     m.status = this.status;
     m.reason = this.reason;
+    return m;
+  }
+
+  /** Parsed values are immutable and keyed by their text: a copy may share them. */
+  private shareParsed(m: SipMessage): void {
+    m.viaText = this.viaText;
+    m.viaParsed = this.viaParsed;
+    m.fromText = this.fromText;
+    m.fromParsed = this.fromParsed;
+    m.toText = this.toText;
+    m.toParsed = this.toParsed;
+    m.cseqText = this.cseqText;
+    m.cseqParsed = this.cseqParsed;
+    m.uriText = this.uriText;
+    m.uriParsed = this.uriParsed;
+  }
+
+  clone(): SipMessage {
+    const m = this.startLineCopy();
     const hs = this.headers;
     const out: Header[] = new Array<Header>(hs.length);
     const src = this.src;
@@ -235,17 +325,7 @@ export class SipMessage {
     }
     m.headers = out;
     m.body = this.body.length === 0 ? EMPTY : Buffer.from(this.body);
-    // Parsed values are immutable and keyed by their text: the copy may share them.
-    m.viaText = this.viaText;
-    m.viaParsed = this.viaParsed;
-    m.fromText = this.fromText;
-    m.fromParsed = this.fromParsed;
-    m.toText = this.toText;
-    m.toParsed = this.toParsed;
-    m.cseqText = this.cseqText;
-    m.cseqParsed = this.cseqParsed;
-    m.uriText = this.uriText;
-    m.uriParsed = this.uriParsed;
+    this.shareParsed(m);
     return m;
   }
 
@@ -343,14 +423,19 @@ export class SipMessage {
     let at = 0;
     for (let j = 0; j < w.n; j++) {
       const str = w.str[j];
+      const a = w.pos[2 * j];
+      const b = w.pos[2 * j + 1];
       if (str === undefined) {
-        at += src.copy(out, at, w.pos[2 * j], w.pos[2 * j + 1]);
+        // what src.copy() does, without its argument checks: the span is inside src
+        out.set(new Uint8Array(src.buffer, src.byteOffset + a, b - a), at);
+        at += b - a;
       } else {
-        at += out.write(str, at, 'utf8');
+        // b is the string's UTF-8 length; equal to its length: ASCII, written byte per char
+        at += b === str.length ? (out as WritableBuffer).latin1Write(str, at, b) : (out as WritableBuffer).utf8Write(str, at, b);
         w.str[j] = undefined;
       }
     }
-    if (bodyLen > 0) this.body.copy(out, at);
+    if (bodyLen > 0) out.set(this.body, at);
     return out;
   }
 
@@ -369,11 +454,11 @@ export class SipMessage {
   }
 
   callId(): string {
-    return this.get('call-id') ?? '';
+    return this.first('call-id') ?? '';
   }
 
   cseq(): { seq: number; method: string } {
-    const v = this.get('cseq');
+    const v = this.first('cseq');
     if (v === undefined) throw missing('CSeq');
     if (v === this.cseqText && this.cseqParsed !== undefined) return this.cseqParsed;
     const parsed = parseCSeq(v);
@@ -383,7 +468,7 @@ export class SipMessage {
   }
 
   topVia(): Via | undefined {
-    const line = this.get('via');
+    const line = this.first('via');
     if (line === undefined) return undefined;
     if (line === this.viaText && this.viaParsed !== undefined) return this.viaParsed;
     const first = line.indexOf(',') < 0 ? line : splitList(line)[0];
@@ -395,13 +480,13 @@ export class SipMessage {
   }
 
   maxForwards(): number | undefined {
-    const v = this.get('max-forwards');
+    const v = this.first('max-forwards');
     if (v === undefined) return undefined;
     return parseMaxForwards(v);
   }
 
   from(): NameAddr {
-    const v = this.get('from');
+    const v = this.first('from');
     if (v === undefined) throw missing('From');
     if (v === this.fromText && this.fromParsed !== undefined) return this.fromParsed;
     const parsed = parseNameAddr(v);
@@ -411,7 +496,7 @@ export class SipMessage {
   }
 
   to(): NameAddr {
-    const v = this.get('to');
+    const v = this.first('to');
     if (v === undefined) throw missing('To');
     if (v === this.toText && this.toParsed !== undefined) return this.toParsed;
     const parsed = parseNameAddr(v);
@@ -427,6 +512,41 @@ export class SipMessage {
     m.raw = raw;
   }
 
+  /**
+   * @internal createResponse: the lines `res` copied from `req` unchanged (same name and
+   * value, in the same relative order) keep the byte spans they had in req's datagram,
+   * so the response is serialized by copying them too; and the parse results keyed by
+   * text carry over.
+   */
+  static inheritLines(req: SipMessage, res: SipMessage): void {
+    res.viaText = req.viaText;
+    res.viaParsed = req.viaParsed;
+    res.fromText = req.fromText;
+    res.fromParsed = req.fromParsed;
+    res.toText = req.toText;
+    res.toParsed = req.toParsed;
+    res.cseqText = req.cseqText;
+    res.cseqParsed = req.cseqParsed;
+    const src = req.src;
+    if (src === null) return;
+    const raw = req.raw;
+    const craw: RawSlot[] = [];
+    const hs = res.headers;
+    let r = 0;
+    for (let i = 0; i < hs.length; i++) {
+      const h = hs[i];
+      // the next raw line of the request with the same name and value, if any
+      let k = r;
+      while (k < raw.length && (raw[k + 1] !== h.name || raw[k + 2] !== h.value)) k += RAW_STRIDE;
+      if (k >= raw.length) continue;
+      craw.push(h, h.name, h.value, raw[k + 3], raw[k + 4]);
+      r = k + RAW_STRIDE;
+    }
+    if (craw.length === 0) return;
+    res.src = src;
+    res.raw = craw;
+  }
+
   /** @internal parseMessage: the parsed Request-URI of the start line. */
   static attachUri(m: SipMessage, uri: SipUri): void {
     m.uriText = m.uri;
@@ -440,9 +560,9 @@ const RAW_STRIDE = 5;
 type RawSlot = Header | string | number;
 const NO_RAW: RawSlot[] = [];
 /**
- * toBufferRaw scratch: the segments of one serialization, each a string (str[j]) or a
- * byte range of the source (str[j] undefined, pos[2j..2j+1]); strings are cleared as
- * they are written. Serialization is synchronous, so one writer serves every message.
+ * toBufferRaw scratch: the segments of one serialization, each a string (str[j], its
+ * UTF-8 length in pos[2j+1]) or a byte range of the source (str[j] undefined,
+ * pos[2j..2j+1]); strings are cleared as they are written. Serialization is synchronous, so one writer serves every message.
  */
 interface SegmentWriter {
   n: number;
@@ -467,10 +587,25 @@ function flushRun(w: SegmentWriter): void {
 
 function flushStr(w: SegmentWriter): void {
   if (w.pending.length === 0) return;
+  const n = Buffer.byteLength(w.pending, 'utf8');
   w.str[w.n] = w.pending;
-  w.total += Buffer.byteLength(w.pending, 'utf8');
+  w.pos[2 * w.n] = 0;
+  w.pos[2 * w.n + 1] = n;
+  w.total += n;
   w.n++;
   w.pending = '';
+}
+
+/** Buffer's per-encoding writers (Node ≥ 0.x, untyped): write() without its argument parsing. */
+interface WritableBuffer extends Buffer {
+  latin1Write(s: string, offset: number, length: number): number;
+  utf8Write(s: string, offset: number, length: number): number;
+}
+
+/** splitList(v) for a value without a comma, filtered as getAll() does. */
+function pushTrimmed(out: string[], v: string): void {
+  const t = v.trim();
+  if (t.length > 0) out.push(t);
 }
 
 function missing(display: string): SipParseError {
@@ -479,7 +614,7 @@ function missing(display: string): SipParseError {
 
 /** Max-Forwards = 1*DIGIT, 0..255 (RFC 3261 §20.22; RFC 4475 §3.1.2.4). */
 function parseMaxForwards(v: string): number {
-  if (!/^[0-9]{1,10}$/.test(v) || Number(v) > 255) {
+  if (!isDigits(v) || Number(v) > 255) {
     throw badRequest(SipErrorCode.BAD_MAX_FORWARDS, `bad Max-Forwards: ${v.slice(0, 40)}`, 'Bad Max-Forwards');
   }
   return Number(v);
@@ -487,7 +622,7 @@ function parseMaxForwards(v: string): number {
 
 /** delta-seconds that must fit 32 bits (RFC 3261 §20.19, §20.33; RFC 4475 §3.1.2.4). */
 function checkDeltaSeconds(name: string, v: string): void {
-  if (!/^[0-9]{1,10}$/.test(v) || Number(v) > 0xffffffff) {
+  if (!isDigits(v) || Number(v) > 0xffffffff) {
     throw badRequest(SipErrorCode.BAD_SCALAR, `bad ${name}: ${v.slice(0, 40)}`, `Bad ${name}`);
   }
 }
@@ -495,7 +630,33 @@ function checkDeltaSeconds(name: string, v: string): void {
 // rfc1123-date, GMT only (RFC 3261 §20.17; RFC 4475 §3.1.2.12)
 const DATE_RE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT$/;
 
-const CALL_ID_RE = /^[\x21-\x3f\x41-\x7e]+(@[\x21-\x3f\x41-\x7e]+)?$/;
+/** /^[0-9]{1,10}$/ without a regex: the scalars every message carries go through here. */
+export function isDigits(v: string): boolean {
+  if (v.length === 0 || v.length > 10) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/**
+ * callid = word [ "@" word ] (RFC 3261 §25.1) as the fast path reads it: printable
+ * ASCII without '@', then optionally '@' and more of it — the regex
+ * /^[\x21-\x3f\x41-\x7e]+(@[\x21-\x3f\x41-\x7e]+)?$/ as a char loop.
+ */
+export function isCallId(v: string): boolean {
+  let at = -1;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e) return false;
+    if (c === 0x40) {
+      if (at >= 0) return false;
+      at = i;
+    }
+  }
+  return at !== 0 && at !== v.length - 1 && v.length > 0;
+}
 
 const VERSION_RE = /^SIP\/[0-9]+\.[0-9]+$/i;
 
@@ -551,28 +712,33 @@ function badHeaderLine(l: string): SipParseError {
 function parseAsciiStrict(buf: Buffer, headEnd: number): SipMessage {
   const text = buf.toString('latin1', 0, headEnd);
   const len = text.length;
-  // A CR or LF that is not part of a CRLF (RFC 3261 §7: lines end with CRLF).
-  for (let i = text.indexOf('\r'); i >= 0; i = text.indexOf('\r', i + 2)) {
-    if (text.charCodeAt(i + 1) !== 0x0a) throw badLineEnd();
+  // Rows, and a CR or LF that is not part of a CRLF (RFC 3261 §7: lines end with CRLF):
+  // every LF must follow a CR, and a row's first CR must be the one of its CRLF.
+  const rowEnds = ROW_ENDS;
+  let nRows = 0;
+  for (let p = 0; ;) {
+    const lf = text.indexOf('\n', p);
+    const rowEnd = lf < 0 ? len : lf - 1;
+    if (lf >= 0 && text.charCodeAt(lf - 1) !== 0x0d) throw badLineEnd();
+    const cr = text.indexOf('\r', p);
+    if (cr >= 0 && cr < rowEnd) throw badLineEnd();
+    rowEnds[nRows++] = rowEnd;
+    if (lf < 0) break;
+    p = lf + 1;
   }
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) {
-    if (text.charCodeAt(i - 1) !== 0x0d) throw badLineEnd();
-  }
-  let eol = text.indexOf('\r\n');
-  if (eol < 0) eol = len;
+  const eol = rowEnds[0];
   const msg = parseStartLine(text.slice(0, eol));
 
-  const raw: RawSlot[] = [];
-  let pos0 = eol + 2;
   // First pass (§7.3.1 unfolding): each header's first row and its continuation rows.
   // A line starting with SP/HTAB continues the previous one.
   const starts = LINE_STARTS;
   const ends = LINE_ENDS;
   const folded = LINE_FOLDED;
+  const colons = LINE_COLONS;
   let nLines = 0;
-  while (pos0 < len) {
-    let e = text.indexOf('\r\n', pos0);
-    if (e < 0) e = len;
+  for (let r = 1; r < nRows; r++) {
+    const pos0 = rowEnds[r - 1] + 2;
+    const e = rowEnds[r];
     const c = text.charCodeAt(pos0);
     if (c === 0x20 || c === 0x09) {
       if (nLines === 0) throw badRequest(SipErrorCode.BAD_HEADER, 'continuation line after start line', 'Bad Header');
@@ -585,28 +751,30 @@ function parseAsciiStrict(buf: Buffer, headEnd: number): SipMessage {
       starts[nLines] = pos0;
       ends[nLines] = e;
       folded[nLines] = 0;
+      colons[nLines] = colon;
       nLines++;
     }
-    pos0 = e + 2;
   }
   const headers = msg.headers;
+  // Sized once (a clean line per header at most) instead of grown by push.
+  const raw: RawSlot[] = new Array<RawSlot>(nLines * RAW_STRIDE);
+  let nRaw = 0;
   for (let j = 0; j < nLines; j++) {
     const s = starts[j];
     const e = ends[j];
-    const colon = text.indexOf(':', s);
+    const colon = colons[j];
     let ne = colon;
     while (ne > s) {
       const c = text.charCodeAt(ne - 1);
       if (c !== 0x20 && c !== 0x09) break;
       ne--;
     }
-    const name = text.slice(s, ne); // "Via  :" is legal (HCOLON)
-    if (!isToken(name)) throw badRequest(SipErrorCode.BAD_HEADER, `bad header name: ${text.slice(s, Math.min(e, s + 60))}`, 'Bad Header');
-    const info = nameInfo(name);
+    // "Via  :" is legal (HCOLON): the name is text[s, ne).
+    const info = knownNameAt(text, s, ne, e);
     const canonical = info.canonical;
     let value: string;
     if (folded[j] === 0) {
-      value = text.slice(colon + 1, e).trim();
+      value = trimmedSlice(text, colon + 1, e);
     } else {
       // Unfold exactly as parseGeneral: each continuation row joins with one SP.
       let line = text.slice(s, text.indexOf('\r\n', s));
@@ -624,10 +792,16 @@ function parseAsciiStrict(buf: Buffer, headEnd: number): SipMessage {
     // A clean line is byte for byte what toBuffer() would print for it.
     if (folded[j] === 0 && ne === colon && canonical !== 'content-length' && text.charCodeAt(colon + 1) === 0x20 &&
         value.length === e - colon - 2 && info.display) {
-      raw.push(h, canonical, value, s, e + 2);
+      raw[nRaw] = h;
+      raw[nRaw + 1] = canonical;
+      raw[nRaw + 2] = value;
+      raw[nRaw + 3] = s;
+      raw[nRaw + 4] = e + 2;
+      nRaw += RAW_STRIDE;
     }
   }
 
+  raw.length = nRaw;
   validateHeaders(msg);
   setBody(msg, buf, headEnd + 4);
   SipMessage.attachRaw(msg, buf, raw);
@@ -646,17 +820,87 @@ const nameInfos = new Map<string, NameInfo>();
 function nameInfo(name: string): NameInfo {
   let i = nameInfos.get(name);
   if (i === undefined) {
-    const canonical = canonicalName(name);
+    const lower = canonicalName(name);
+    // The source-literal copy when there is one: V8 compares two internalized strings by
+    // pointer, and a property or Set lookup keyed by one needs no hashing.
+    const canonical = KNOWN_NAMES.get(lower) ?? lower;
     i = { canonical, display: name === displayName(canonical) };
     if (nameInfos.size < 1024) nameInfos.set(name, i);
   }
   return i;
 }
 
+/**
+ * The NameInfo of the header name text[s, ne), which parseAsciiStrict would otherwise
+ * slice out and look up in nameInfos: one pass checks the token characters and hashes
+ * them, and a direct-mapped table of the spellings seen before answers without a new
+ * string (a fresh slice is a string allocation plus a hash computation per header line).
+ * Throws the same 400 as the isToken() check it replaces.
+ */
+function knownNameAt(text: string, s: number, ne: number, e: number): NameInfo {
+  let h = ne - s;
+  let token = ne > s;
+  for (let i = s; i < ne; i++) {
+    const c = text.charCodeAt(i);
+    if ((CHAR_CLASS[c] & CharClass.TOKEN) === 0) token = false; // c < 128: ASCII section
+    h = (Math.imul(h, 31) + c) | 0;
+  }
+  if (!token) throw badRequest(SipErrorCode.BAD_HEADER, `bad header name: ${text.slice(s, Math.min(e, s + 60))}`, 'Bad Header');
+  // two adjacent slots per hash (a message's few dozen spellings rarely meet three ways)
+  h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+  const slot = (h ^ (h >>> 16)) & (NAME_SLOTS - 2);
+  const n = ne - s;
+  const a = nameSlots[slot];
+  if (a !== undefined && spelledAt(text, s, a.spelling, n)) return a.info;
+  const b = nameSlots[slot + 1];
+  if (b !== undefined && spelledAt(text, s, b.spelling, n)) return b.info;
+  const spelling = text.slice(s, ne);
+  const info = nameInfo(spelling);
+  // the newer entry first; the older one moves to the second slot
+  nameSlots[slot + 1] = a;
+  nameSlots[slot] = { spelling, info };
+  return info;
+}
+
+/** text[s, s + n) === spelling, by a char loop (names are short; no builtin call). */
+function spelledAt(text: string, s: number, spelling: string, n: number): boolean {
+  if (spelling.length !== n) return false;
+  for (let i = 0; i < n; i++) if (text.charCodeAt(s + i) !== spelling.charCodeAt(i)) return false;
+  return true;
+}
+
+const NAME_SLOTS = 512;
+const nameSlots: ({ spelling: string; info: NameInfo } | undefined)[] = new Array(NAME_SLOTS).fill(undefined);
+
+/**
+ * text.slice(start, end).trim() with one string instead of two: in an ASCII header
+ * section, trim() removes exactly HTAB, LF, VT, FF, CR and SP.
+ */
+export function trimmedSlice(text: string, start: number, end: number): string {
+  while (start < end && isTrimmed(text.charCodeAt(start))) start++;
+  while (end > start && isTrimmed(text.charCodeAt(end - 1))) end--;
+  return text.slice(start, end);
+}
+
+function isTrimmed(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+
+/** Canonical names written in this file, each mapped to its own (internalized) literal. */
+const KNOWN_NAMES = new Map<string, string>(
+  [...Object.values(COMPACT), ...Object.keys(DISPLAY), ...LIST_HEADERS, ...SINGLE_HEADERS, 'via', 'min-expires', 'retry-after', 'date',
+    'user-agent', 'server', 'subject', 'organization', 'authorization', 'proxy-authorization', 'proxy-authenticate',
+    'mime-version', 'timestamp', 'priority', 'rack', 'rseq', 'session-expires', 'min-se', 'event', 'subscription-state',
+  ].map((n) => [n, n]),
+);
+
 // parseAsciiStrict scratch: header line boundaries of the message being parsed.
 const LINE_STARTS: number[] = [];
 const LINE_ENDS: number[] = [];
 const LINE_FOLDED: number[] = [];
+const LINE_COLONS: number[] = [];
+/** parseAsciiStrict scratch: where each row (start line included) ends, before its CRLF. */
+const ROW_ENDS: number[] = [];
 
 /** The body: RFC 3261 §18.3 — over UDP, a Content-Length larger than what arrived is an
  * error (RFC 4475 §3.1.2.2), a smaller one truncates, none means "the rest". */
@@ -665,7 +909,7 @@ function setBody(msg: SipMessage, buf: Buffer, bodyStart: number): void {
   const cl = msg.get('content-length');
   let bodyLen = available;
   if (cl !== undefined) {
-    if (!/^[0-9]{1,10}$/.test(cl)) throw badRequest(SipErrorCode.CONTENT_LENGTH, `bad Content-Length: ${cl.slice(0, 40)}`, 'Bad Content-Length');
+    if (!isDigits(cl)) throw badRequest(SipErrorCode.CONTENT_LENGTH, `bad Content-Length: ${cl.slice(0, 40)}`, 'Bad Content-Length');
     const n = Number(cl);
     if (n > available) throw badRequest(SipErrorCode.CONTENT_LENGTH, `Content-Length ${n} > ${available} bytes received`, 'Content-Length Too Large');
     bodyLen = n;
@@ -735,33 +979,45 @@ export function parseGeneral(buf: Buffer, lenient: boolean): SipMessage {
   return msg;
 }
 
+function badStartLine(line: string, why: string): SipParseError {
+  return badRequest(SipErrorCode.BAD_START_LINE, `bad start line (${why}): ${line.slice(0, 100)}`, 'Bad Start Line');
+}
+
 function parseStartLine(line: string): SipMessage {
-  const bad = (why: string) => badRequest(SipErrorCode.BAD_START_LINE, `bad start line (${why}): ${line.slice(0, 100)}`, 'Bad Start Line');
   const m = new SipMessage();
   const sp1 = line.indexOf(' ');
-  if (sp1 <= 0) throw bad('no SP');
-  const first = line.slice(0, sp1);
-  if (first.indexOf('/') >= 0) {
+  if (sp1 <= 0) throw badStartLine(line, 'no SP');
+  // 'SIP/2.0' as written by nearly everyone: no slice, no case folding, no regex.
+  const usual = sp1 === 7 && line.startsWith('SIP/2.0');
+  if (usual || line.lastIndexOf('/', sp1) >= 0) {
     // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase (RFC 3261 §7.2)
-    checkVersion(first, line);
+    if (!usual) checkVersion(line.slice(0, sp1), line);
     const sp2 = line.indexOf(' ', sp1 + 1);
-    if (sp2 < 0) throw bad('no SP after status code');
-    const code = line.slice(sp1 + 1, sp2);
-    if (!/^[1-6][0-9]{2}$/.test(code)) throw bad('status code'); // RFC 4475 §3.1.2.19
+    if (sp2 < 0) throw badStartLine(line, 'no SP after status code');
+    // Status-Code = [1-6] DIGIT DIGIT (RFC 4475 §3.1.2.19)
+    if (sp2 !== sp1 + 4) throw badStartLine(line, 'status code');
+    const c0 = line.charCodeAt(sp1 + 1) - 0x30;
+    const c1 = line.charCodeAt(sp1 + 2) - 0x30;
+    const c2 = line.charCodeAt(sp1 + 3) - 0x30;
+    if (c0 < 1 || c0 > 6 || c1 < 0 || c1 > 9 || c2 < 0 || c2 > 9) throw badStartLine(line, 'status code');
     m.kind = 'response';
     m.version = 'SIP/2.0';
-    m.status = Number(code);
+    m.status = c0 * 100 + c1 * 10 + c2;
     m.reason = line.slice(sp2 + 1);
     return m;
   }
   // Request-Line = Method SP Request-URI SP SIP-Version: exactly one SP between the
   // three, none around (RFC 3261 §7.1; RFC 4475 §3.1.2.8-10).
-  const parts = line.split(' ');
-  if (parts.length !== 3) throw bad('expected Method SP Request-URI SP SIP-Version');
-  const [method, uri, version] = parts;
-  if (!isToken(method)) throw bad('method');
-  if (!VERSION_RE.test(version)) throw bad('version');
-  checkVersion(version, line);
+  const sp2 = line.indexOf(' ', sp1 + 1);
+  if (sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0) throw badStartLine(line, 'expected Method SP Request-URI SP SIP-Version');
+  const method = line.slice(0, sp1);
+  const uri = line.slice(sp1 + 1, sp2);
+  if (!isToken(method)) throw badStartLine(line, 'method');
+  if (line.length - sp2 - 1 !== 7 || !line.endsWith('SIP/2.0')) {
+    const version = line.slice(sp2 + 1);
+    if (!VERSION_RE.test(version)) throw badStartLine(line, 'version');
+    checkVersion(version, line);
+  }
   let ruri;
   try {
     ruri = parseUri(uri);
@@ -789,6 +1045,22 @@ function checkVersion(v: string, line: string): void {
 // Bits of SINGLE_HEADERS, in its order (the first conflicting one in that order is reported).
 const SINGLE_BIT: Record<string, number> = Object.fromEntries(SINGLE_HEADERS.map((n, i) => [n, 1 << i]));
 
+/** SINGLE_BIT[name] ?? 0 by comparisons (canonical names of parsed lines are the literals). */
+function singleBit(name: string): number {
+  switch (name) {
+    case 'call-id': return 1;
+    case 'cseq': return 2;
+    case 'from': return 4;
+    case 'to': return 8;
+    case 'max-forwards': return 16;
+    case 'content-length': return 32;
+    case 'content-type': return 64;
+    case 'expires': return 128;
+    default: return 0;
+  }
+}
+for (const n of SINGLE_HEADERS) if (singleBit(n) !== SINGLE_BIT[n]) throw new Error(`singleBit(${n}) out of step with SINGLE_HEADERS`);
+
 function validateHeaders(msg: SipMessage): void {
   // One pass over the lines: presence, first values, conflicting single-valued headers.
   const hs = msg.headers;
@@ -797,8 +1069,8 @@ function validateHeaders(msg: SipMessage): void {
   const firsts = FIRST_VALUES;
   for (let i = 0; i < hs.length; i++) {
     const h = hs[i];
-    const bit = SINGLE_BIT[h.name];
-    if (bit !== undefined) {
+    const bit = singleBit(h.name);
+    if (bit !== 0) {
       if ((present & bit) === 0) {
         present |= bit;
         firsts[Math.clz32(bit) ^ 31] = h.value;
@@ -825,7 +1097,7 @@ function validateHeaders(msg: SipMessage): void {
   if (callId.length === 0) throw missing('Call-ID');
   // callid = word [ "@" word ] (RFC 3261 §25.1): printable ASCII, no whitespace — the
   // fast path hashes exactly these bytes, so both paths must agree on where it ends.
-  if (!CALL_ID_RE.test(callId)) throw badRequest(SipErrorCode.BAD_HEADER, `bad Call-ID: ${callId.slice(0, 60)}`, 'Bad Call-ID');
+  if (!isCallId(callId)) throw badRequest(SipErrorCode.BAD_HEADER, `bad Call-ID: ${callId.slice(0, 60)}`, 'Bad Call-ID');
   const cseq = msg.cseq();
   if (msg.kind === 'request' && cseq.method !== msg.method) {
     // RFC 3261 §8.1.1.5 (RFC 4475 §3.1.2.17-18)
@@ -900,26 +1172,42 @@ const FIRST_VALUES: (string | undefined)[] = SINGLE_HEADERS.map(() => undefined)
  * copied; To gets `toTag` when the status is above 100 and it has no tag yet.
  */
 export function createResponse(req: SipMessage, status: number, reason?: string, toTag?: string): SipMessage {
-  const headers: Header[] = [];
-  for (const h of req.headers) if (h.name === 'via') headers.push({ name: 'via', value: h.value });
-  const from = req.get('from');
-  if (from !== undefined) headers.push({ name: 'from', value: from });
-  let to = req.get('to');
-  if (to !== undefined && status > 100 && toTag !== undefined) {
-    let hasTag = false;
-    try {
-      hasTag = parseNameAddr(to).tag !== undefined;
-    } catch {
-      hasTag = /;\s*tag\s*=/i.test(to);
-    }
-    if (!hasTag) to = `${to};tag=${toTag}`;
+  const res = SipMessage.response(status, reason ?? reasonPhrase(status), []);
+  const headers = res.headers;
+  // One pass: every Via in order, the first From, To, Call-ID and CSeq (the lines are
+  // then put in that order).
+  let from: Header | undefined;
+  let to: Header | undefined;
+  let callId: Header | undefined;
+  let cseq: Header | undefined;
+  const hs = req.headers;
+  for (let i = 0; i < hs.length; i++) {
+    const h = hs[i];
+    const n = h.name;
+    if (n === 'via') headers.push({ name: 'via', value: h.value });
+    else if (n === 'from') from ??= h;
+    else if (n === 'to') to ??= h;
+    else if (n === 'call-id') callId ??= h;
+    else if (n === 'cseq') cseq ??= h;
   }
-  if (to !== undefined) headers.push({ name: 'to', value: to });
-  const callId = req.get('call-id');
-  if (callId !== undefined) headers.push({ name: 'call-id', value: callId });
-  const cseq = req.get('cseq');
-  if (cseq !== undefined) headers.push({ name: 'cseq', value: cseq });
-  return SipMessage.response(status, reason ?? reasonPhrase(status), headers);
+  if (from !== undefined) headers.push({ name: 'from', value: from.value });
+  if (to !== undefined) {
+    let v = to.value;
+    if (status > 100 && toTag !== undefined) {
+      let hasTag = false;
+      try {
+        hasTag = parseNameAddr(v).tag !== undefined;
+      } catch {
+        hasTag = /;\s*tag\s*=/i.test(v);
+      }
+      if (!hasTag) v = `${v};tag=${toTag}`;
+    }
+    headers.push({ name: 'to', value: v });
+  }
+  if (callId !== undefined) headers.push({ name: 'call-id', value: callId.value });
+  if (cseq !== undefined) headers.push({ name: 'cseq', value: cseq.value });
+  SipMessage.inheritLines(req, res);
+  return res;
 }
 
 const REASONS: Record<number, string> = {

@@ -165,9 +165,16 @@ export function parseParamsAt(s: string, start: number, needSemi: boolean, uri =
   for (;;) {
     i = skipWsAt(s, i);
     const ns = i;
-    while (i < s.length && isParamNameChar(s.charCodeAt(i), uri)) i++;
+    // plain: no '%' and no upper-case letter, so the name is already normalised
+    let plain = true;
+    while (i < s.length) {
+      const c = s.charCodeAt(i);
+      if (!isParamNameChar(c, uri)) break;
+      if (c === 0x25 || (c >= 0x41 && c <= 0x5a)) plain = false;
+      i++;
+    }
     if (i === ns) throw badRequest(SipErrorCode.BAD_PARAMS, `empty parameter in: ${s.slice(0, 100)}`, 'Bad Parameters');
-    const name = normalizeEscapes(s.slice(ns, i)).toLowerCase();
+    const name = plain ? paramName(s, ns, i) : normalizeEscapes(s.slice(ns, i)).toLowerCase();
     i = skipWsAt(s, i);
     let value: string | null = null;
     if (i < s.length && s.charCodeAt(i) === 0x3d) {
@@ -183,13 +190,31 @@ export function parseParamsAt(s: string, start: number, needSemi: boolean, uri =
       value = s.slice(vs, i);
       i = skipWsAt(s, i);
     }
-    // RFC 3261 §19.1.1: a parameter name MUST NOT appear more than once.
-    if (m.has(name)) throw badRequest(SipErrorCode.BAD_PARAMS, `duplicate parameter '${name}'`, 'Bad Parameters');
+    // RFC 3261 §19.1.1: a parameter name MUST NOT appear more than once (set() did not
+    // grow the map: the name was there; the map is dropped with the error).
+    const size = m.size;
     m.set(name, value);
+    if (m.size === size) throw badRequest(SipErrorCode.BAD_PARAMS, `duplicate parameter '${name}'`, 'Bad Parameters');
     if (i >= s.length) return m;
     if (s.charCodeAt(i) !== 0x3b) throw badRequest(SipErrorCode.BAD_PARAMS, `unexpected '${s[i]}' in parameters: ${s.slice(0, 100)}`, 'Bad Parameters');
     i++;
   }
+}
+
+/** Parameter names the slow path meets in nearly every message, as literals. */
+const COMMON_PARAMS = ['branch', 'tag', 'lr', 'rport', 'received', 'sf', 'transport', 'maddr', 'ttl', 'user', 'method', 'expires', 'q'];
+
+/**
+ * s[ns, ne), a normalised parameter name: the literal when it is a common one (no new
+ * string, and its hash is already known to the Map it goes into), else a slice.
+ */
+function paramName(s: string, ns: number, ne: number): string {
+  const n = ne - ns;
+  for (let k = 0; k < COMMON_PARAMS.length; k++) {
+    const p = COMMON_PARAMS[k];
+    if (p.length === n && s.startsWith(p, ns)) return p;
+  }
+  return s.slice(ns, ne);
 }
 
 /**

@@ -8,7 +8,7 @@ import type { ClientTransaction, ClientTransactionHandlers } from './client.js';
 import { TransactionError } from './errors.js';
 import { InviteClientTransaction } from './invite-client.js';
 import { InviteServerTransaction } from './invite-server.js';
-import { clientKey, hasMagicCookie, responseClientKey, server2543AckKey, serverKey } from './key.js';
+import { clientKey, detachString, hasMagicCookie, responseClientKey, server2543AckKey, serverKey } from './key.js';
 import { NonInviteClientTransaction } from './non-invite-client.js';
 import { NonInviteServerTransaction } from './non-invite-server.js';
 import { ServerTransaction } from './server.js';
@@ -93,7 +93,8 @@ export class TransactionLayer {
     let key: string | undefined;
     let ackKey: string | undefined;
     try {
-      key = serverKey(req);
+      const k = serverKey(req);
+      key = k === undefined ? undefined : detachString(k);
       if (key !== undefined) {
         const existing = this.servers.get(key);
         if (existing !== undefined) {
@@ -168,7 +169,7 @@ export class TransactionLayer {
     if (branch === undefined || branch === '') {
       throw new TransactionError('ERR_TX_NO_VIA', `${req.method} has no top Via with a branch`);
     }
-    const key = clientKey(branch, req.method);
+    const key = detachString(clientKey(branch, req.method));
     if (this.clients.has(key)) {
       throw new TransactionError('ERR_TX_DUPLICATE', `a ${req.method} client transaction with branch ${branch} is live`);
     }

@@ -58,7 +58,10 @@ export abstract class Transaction<S extends string> implements WheelEntry {
   readonly callId: string;
   /** Clock time of creation (ms, ctx.clock). */
   readonly createdAt: number;
-  /** Map key the layer files this transaction under. */
+  /**
+   * Map key the layer files this transaction under: detached (detachString) by the
+   * layer before its first lookup, so the Map hashes one string once.
+   */
   readonly key: string;
   protected readonly ctx: TransactionContext;
   protected current: S;
@@ -84,7 +87,7 @@ export abstract class Transaction<S extends string> implements WheelEntry {
     this.method = request.method;
     this.callId = detachString(request.callId());
     this.createdAt = ctx.clock.now();
-    this.key = detachString(key);
+    this.key = key;
     this.current = initial;
   }
 

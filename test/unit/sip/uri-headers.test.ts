@@ -172,3 +172,59 @@ describe('parseCSeq', () => {
     }
   });
 });
+
+describe('parser shortcuts = the general spelling rules', () => {
+  it("Via protocol and transport: 'SIP'/'2.0'/'UDP' constants and every other spelling", () => {
+    const cases: [string, string, string][] = [
+      ['SIP/2.0/UDP h', 'SIP/2.0', 'UDP'],
+      ['sip/2.0/udp h', 'SIP/2.0', 'UDP'],
+      ['SIP / 2.0 / UDP h', 'SIP/2.0', 'UDP'],
+      ['SIP/2.0/UDPX h', 'SIP/2.0', 'UDPX'],
+      ['SIP/2.0/UD h', 'SIP/2.0', 'UD'],
+      ['SIPX/2.0/Tcp h', 'SIPX/2.0', 'TCP'],
+      ['SIP/2.01/udp h', 'SIP/2.01', 'UDP'],
+      ['Sip/2.0/UDP h', 'SIP/2.0', 'UDP'],
+    ];
+    for (const [v, protocol, transport] of cases) {
+      const via = parseVia(v);
+      expect([via.protocol, via.transport], v).toEqual([protocol, transport]);
+    }
+  });
+  it('a Via with its parameters', () => {
+    const text = 'SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK-shared;rport';
+    expect(parseVia(text)).toEqual({ protocol: 'SIP/2.0', transport: 'UDP', host: '198.51.100.7', port: 5060, params: new Map([['branch', 'z9hG4bK-shared'], ['rport', null]]), branch: 'z9hG4bK-shared' });
+    const from = 'sipp <sip:sipp@127.0.0.1:5071>;tag=shared1';
+    expect(parseNameAddr(from).tag).toBe('shared1');
+    expect(parseNameAddr(from).display).toBe('sipp');
+    for (let i = 0; i < 300; i++) {
+      expect(parseVia(`SIP/2.0/UDP h${i};branch=z9hG4bK-${i}`).branch).toBe(`z9hG4bK-${i}`);
+      expect(parseNameAddr(`<sip:a${i}@b>;tag=t${i}`).uri.user).toBe(`a${i}`);
+    }
+  });
+  it('display names of one word and of several', () => {
+    expect(parseNameAddr('Alice <sip:a@b>').display).toBe('Alice');
+    expect(parseNameAddr('Alice  Liddell\t<sip:a@b>').display).toBe('Alice  Liddell');
+    expect(code(() => parseNameAddr('Al@ce <sip:a@b>'))).not.toBe('no error');
+    expect(code(() => parseNameAddr('Alice Li@ddell <sip:a@b>'))).not.toBe('no error');
+  });
+  it('parameter names: plain, upper-case, escaped; duplicates still refused', () => {
+    expect([...parseParams(';branch=1;TAG=2;l%72=3;Received=4;sf;q=0.5;x-y=z')]).toEqual([
+      ['branch', '1'], ['tag', '2'], ['lr', '3'], ['received', '4'], ['sf', null], ['q', '0.5'], ['x-y', 'z'],
+    ]);
+    expect(code(() => parseParams(';tag=1;tag=2'))).toBe('ERR_SIP_BAD_PARAMS');
+    expect(code(() => parseParams(';tag=1;TAG=2'))).toBe('ERR_SIP_BAD_PARAMS');
+    expect(code(() => parseParams(';lr;l%72'))).toBe('ERR_SIP_BAD_PARAMS');
+    expect(parseUri('sip:a@b;LR;Transport=udp').params).toEqual(new Map([['lr', null], ['transport', 'udp']]));
+  });
+  it('CSeq numbers with leading zeros, as the regex-stripping parser read them', () => {
+    expect(parseCSeq('0009 INVITE')).toEqual({ seq: 9, method: 'INVITE' });
+    expect(parseCSeq('0 ACK')).toEqual({ seq: 0, method: 'ACK' });
+    expect(parseCSeq('000 ACK')).toEqual({ seq: 0, method: 'ACK' });
+    expect(parseCSeq('00000000002147483647 BYE').seq).toBe(2147483647);
+    expect(code(() => parseCSeq('2147483648 BYE'))).toBe('ERR_SIP_BAD_CSEQ');
+    expect(code(() => parseCSeq('12345678901 BYE'))).toBe('ERR_SIP_BAD_CSEQ');
+    expect(code(() => parseCSeq('INVITE'))).toBe('ERR_SIP_BAD_CSEQ');
+    expect(code(() => parseCSeq('1INVITE'))).toBe('ERR_SIP_BAD_CSEQ');
+  });
+});
+

@@ -44,6 +44,23 @@ export function fnv1a32Lower(buf: Uint8Array, start: number, end: number, seed: 
   return h >>> 0;
 }
 
+/**
+ * fnv1a32 over a string's UTF-8 bytes, for s[start, end) when it is all ASCII: its
+ * char codes are those bytes, so it is hashed where it is (no encoding); -1 at the first
+ * non-ASCII character, for the caller to take the UTF-8 way. `lower` folds A-Z as
+ * fnv1a32Lower does. Slow-path keys (loop hash, stateless branch, AoR placement).
+ */
+export function fnv1a32Ascii(s: string, start: number, end: number, seed: number = FNV1A32_OFFSET, lower = false): number {
+  let h = seed | 0;
+  for (let i = start; i < end; i++) {
+    let c = s.charCodeAt(i);
+    if (c >= 0x80) return -1;
+    if (lower && c >= 0x41 && c <= 0x5a) c |= 0x20;
+    h = Math.imul(h ^ c, FNV1A32_PRIME);
+  }
+  return h >>> 0;
+}
+
 const utf8 = new TextEncoder();
 
 /**

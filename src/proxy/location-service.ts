@@ -7,7 +7,7 @@
  * the member that handled the REGISTER and pushes to home and replica; any member asks
  * the home first, then the replica, over the farm channel.
  */
-import { FNV1A32_OFFSET, FNV1A32_PRIME, fmix32 } from '../farm/hash.js';
+import { fmix32, fnv1a32Ascii } from '../farm/hash.js';
 import { aorHash } from '../farm/keys.js';
 import type { FarmRpc } from '../farm/rpc.js';
 import type { Binding, LocationStore, WireBinding } from './location.js';
@@ -40,20 +40,10 @@ export function aorKeyHash(aor: string): number {
  * the '@', the host with A-Z folded, then fmix32 — or -1 at a non-ASCII character.
  */
 function aorHashAscii(aor: string, us: number, ue: number, hs: number): number {
-  let h = FNV1A32_OFFSET | 0;
-  for (let i = us; i < ue; i++) {
-    const c = aor.charCodeAt(i);
-    if (c >= 0x80) return -1;
-    h = Math.imul(h ^ c, FNV1A32_PRIME);
-  }
-  h = Math.imul(h ^ 0x40, FNV1A32_PRIME);
-  for (let i = hs; i < aor.length; i++) {
-    let c = aor.charCodeAt(i);
-    if (c >= 0x80) return -1;
-    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
-    h = Math.imul(h ^ c, FNV1A32_PRIME);
-  }
-  return fmix32(h >>> 0);
+  const user = fnv1a32Ascii(aor, us, ue);
+  if (user < 0) return -1;
+  const h = fnv1a32Ascii(aor, hs, aor.length, fnv1a32Ascii('@', 0, 1, user), true);
+  return h < 0 ? -1 : fmix32(h);
 }
 
 export class FarmLocationService implements RegistrarStore {

@@ -11,7 +11,7 @@ import { isIP } from 'node:net';
 import { createResponse, reasonPhrase, type SipMessage } from '../sip/message.js';
 import { parseNameAddr, parseVia, type Via } from '../sip/headers.js';
 import { aorOf, parseUri, type SipUri } from '../sip/uri.js';
-import { FNV1A32_OFFSET, FNV1A32_PRIME, fnv1a32String } from '../farm/hash.js';
+import { FNV1A32_OFFSET, fnv1a32Ascii, fnv1a32String } from '../farm/hash.js';
 import { mintBranch } from '../farm/tokens.js';
 import type { ClientTransaction, ClientTransactionHandlers } from '../sip/transaction/client.js';
 import type { ServerTransaction } from '../sip/transaction/server.js';
@@ -148,28 +148,17 @@ const LOOP_PARTS: string[] = ['', '', '', '', '', ''];
 export function loopKeyHash(parts: string[]): number {
   let h = FNV1A32_OFFSET;
   for (let i = 0; i < parts.length; i++) {
-    if (i > 0) h = fnvByte(h, 0x0a);
-    h = fnvAscii(h, parts[i], null);
+    if (i > 0) h = fnv1a32Ascii('\n', 0, 1, h);
+    h = fnv1a32Ascii(parts[i], 0, parts[i].length, h);
     if (h < 0) return fnv1a32String(parts.join('\n'));
   }
   return h;
 }
 
-function fnvByte(h: number, b: number): number {
-  return Math.imul(h ^ b, FNV1A32_PRIME) >>> 0;
-}
-
-/**
- * FNV-1a 32 of the ASCII string s continued from h, as fnv1a32String would hash its
- * bytes. A non-ASCII character: fnv1a32String(whole) when `whole` is given, else -1.
- */
-export function fnvAscii(h: number, s: string, whole: string | null): number {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80) return whole === null ? -1 : fnv1a32String(whole);
-    h = Math.imul(h ^ c, FNV1A32_PRIME);
-  }
-  return h >>> 0;
+/** fnv1a32String(s), hashed where it is when s is ASCII. */
+export function stringHash(s: string): number {
+  const h = fnv1a32Ascii(s, 0, s.length);
+  return h >= 0 ? h : fnv1a32String(s);
 }
 
 export class Proxy implements TransactionUser {
@@ -584,7 +573,7 @@ export class Proxy implements TransactionUser {
     if (!('dest' in r)) return;
     // §16.11: a stateless branch must be the same for retransmissions: derive it.
     const inBranch = req.topVia()?.branch ?? req.callId();
-    const branch = `${this.statelessPrefix}-a${fnvAscii(FNV1A32_OFFSET, inBranch, inBranch).toString(36)}`;
+    const branch = `${this.statelessPrefix}-a${stringHash(inBranch).toString(36)}`;
     const fwd = this.prepareForward(req, r.uri, branch, true);
     this.events.forwarded_stateless++;
     this.o.send(fwd.toBuffer(), r.dest);

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { fmix32, fnv1a32, fnv1a32Lower, fnv1a32String, keyHash, keyHashLower, keyHashString } from '../../../src/farm/hash.js';
+import { fmix32, fnv1a32, fnv1a32Ascii, fnv1a32Lower, fnv1a32String, keyHash, keyHashLower, keyHashString } from '../../../src/farm/hash.js';
 
 const enc = new TextEncoder();
 const b = (s: string) => enc.encode(s);
@@ -35,6 +35,18 @@ describe('fnv1a32', () => {
     expect(fnv1a32Lower(b('[@]'), 0, 3)).toBe(fnv1a32(b('[@]'), 0, 3)); // 0x40, 0x5b are not letters
     const hi = new Uint8Array([0xc4, 0xd6]);
     expect(fnv1a32Lower(hi, 0, 2)).toBe(fnv1a32(hi, 0, 2));
+  });
+
+  test('fnv1a32Ascii = fnv1a32 over the same bytes, continues a hash, folds with lower, -1 on non-ASCII', () => {
+    expect(fnv1a32Ascii('xxfoobaryy', 2, 8)).toBe(0xbf9cf968);
+    expect(fnv1a32Ascii('FooBAR', 0, 6, undefined, true)).toBe(0xbf9cf968);
+    expect(fnv1a32Ascii('FooBAR', 0, 6)).toBe(fnv1a32(b('FooBAR'), 0, 6));
+    expect(fnv1a32Ascii('bar', 0, 3, fnv1a32Ascii('foo', 0, 3))).toBe(0xbf9cf968);
+    expect(fnv1a32Ascii('[@]', 0, 3, undefined, true)).toBe(fnv1a32(b('[@]'), 0, 3));
+    expect(fnv1a32Ascii('', 0, 0)).toBe(0x811c9dc5);
+    expect(fnv1a32Ascii('é', 0, 1)).toBe(-1);
+    expect(fnv1a32Ascii('abc\u00ff', 0, 4)).toBe(-1);
+    expect(fnv1a32Ascii('abc\u00ff', 0, 3)).toBe(fnv1a32(b('abc'), 0, 3));
   });
 
   test('fnv1a32String hashes the UTF-8 bytes', () => {

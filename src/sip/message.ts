@@ -287,6 +287,13 @@ export class SipMessage {
 
   /** Parsed values are immutable and keyed by their text: a copy may share them. */
   private shareParsed(m: SipMessage): void {
+    this.shareParsedHeaders(m);
+    m.uriText = this.uriText;
+    m.uriParsed = this.uriParsed;
+  }
+
+  /** shareParsed() for the header lines only (a response built from a request has no Request-URI). */
+  private shareParsedHeaders(m: SipMessage): void {
     m.viaText = this.viaText;
     m.viaParsed = this.viaParsed;
     m.fromText = this.fromText;
@@ -295,8 +302,6 @@ export class SipMessage {
     m.toParsed = this.toParsed;
     m.cseqText = this.cseqText;
     m.cseqParsed = this.cseqParsed;
-    m.uriText = this.uriText;
-    m.uriParsed = this.uriParsed;
   }
 
   clone(): SipMessage {
@@ -519,14 +524,7 @@ export class SipMessage {
    * text carry over.
    */
   static inheritLines(req: SipMessage, res: SipMessage): void {
-    res.viaText = req.viaText;
-    res.viaParsed = req.viaParsed;
-    res.fromText = req.fromText;
-    res.fromParsed = req.fromParsed;
-    res.toText = req.toText;
-    res.toParsed = req.toParsed;
-    res.cseqText = req.cseqText;
-    res.cseqParsed = req.cseqParsed;
+    req.shareParsedHeaders(res);
     const src = req.src;
     if (src === null) return;
     const raw = req.raw;

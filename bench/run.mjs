@@ -572,6 +572,9 @@ const median = (v) => {
   return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
 };
 
+/** Per-round ratios as median, min, max and count; null when there are none. */
+const spreadOf = (v) => (v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length } : null);
+
 /**
  * One row per fast-path SUT from its rounds: medians of its figures, and its ratios to the
  * floor and to Kamailio taken round by round (same minute, same machine state) — median,
@@ -593,7 +596,7 @@ function aggregateFast(runs) {
         const b = runs.find((x) => x.id === baseId && x.rate === r.rate && x.round === r.round && x.kind === 'fast');
         if (b?.pktsPerCpuS && r.pktsPerCpuS) v.push(r.pktsPerCpuS / b.pktsPerCpuS);
       }
-      return v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length } : null;
+      return spreadOf(v);
     };
     out.push({
       ...ok[ok.length - 1],
@@ -638,7 +641,7 @@ function aggregateSlow(runs) {
       cpuUtil: med((r) => r.cpuUtil),
       msgsPerCpuS: med((r) => r.msgsPerCpuS),
       callsPerCpuS: med((r) => r.callsPerCpuS),
-      vsKam: v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length } : null,
+      vsKam: spreadOf(v),
       runs: ok.map((r) => ({ round: r.round, msgsPerCpuS: r.msgsPerCpuS, cpuUtil: r.cpuUtil, calls: r.calls, failed: r.failed })),
     });
   }
@@ -648,6 +651,9 @@ function aggregateSlow(runs) {
 // ---- output ----------------------------------------------------------------------------
 
 const fmt = (v, d = 0) => (v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+
+/** A spreadOf() result as "77% (71–82)" ("-" when there is none). */
+const fmtSpread = (x) => (x === null || x === undefined ? '-' : `${(100 * x.median).toFixed(0)}%${x.n > 1 ? ` (${(100 * x.min).toFixed(0)}–${(100 * x.max).toFixed(0)})` : ''}`);
 
 /** Latency in µs; the sink's histogram stops at 1 s (its overflow bucket). */
 const fmtLat = (us) => (us >= 1e6 ? '≥1 s' : fmt(us));
@@ -670,10 +676,9 @@ function table(m, rows, notes) {
         if (!notes.includes(`${r.id}: ${r.why}`)) notes.unshift(`${r.id}: ${r.why}`);
         continue;
       }
-      const pct = (x) => (x === null || x === undefined ? '-' : `${(100 * x.median).toFixed(0)}%${x.n > 1 ? ` (${(100 * x.min).toFixed(0)}–${(100 * x.max).toFixed(0)})` : ''}`);
       body.push([
         r.id, fmt(r.deliveredPps), `${(100 * r.deliveredShare).toFixed(1)}%`, r.cpuUtil === null ? '-' : `${(100 * r.cpuUtil).toFixed(1)}%${r.cpuUtil >= 0.9 ? '*' : ''}`,
-        fmt(r.pktsPerCpuS), pct(r.vsFloor), pct(r.vsKamDisp), pct(r.vsKamTrelay), fmtLat(r.latP50Us), fmtLat(r.latP99Us),
+        fmt(r.pktsPerCpuS), fmtSpread(r.vsFloor), fmtSpread(r.vsKamDisp), fmtSpread(r.vsKamTrelay), fmtLat(r.latP50Us), fmtLat(r.latP99Us),
         ...[[r.latP50Us, direct?.latP50Us], [r.latP99Us, direct?.latP99Us]].map(([v, base]) => (!direct || r.id === 'direct' ? '-' : v >= 1e6 ? '≥1 s' : fmt(v - base))),
       ]);
     }
@@ -685,11 +690,10 @@ function table(m, rows, notes) {
   const sp = rows.filter((x) => x.kind === 'slow' || x.kind === 'skipped-slow');
   if (sp.length) {
     const h2 = ['row', 'calls/s', 'calls ok', 'failed', 'retrans', 'proxy CPU', 'SIP msgs in/CPU-s', 'calls/CPU-s', 'vs kam-proxy'];
-    const pct = (x) => (x === null || x === undefined ? '-' : `${(100 * x.median).toFixed(0)}%${x.n > 1 ? ` (${(100 * x.min).toFixed(0)}–${(100 * x.max).toFixed(0)})` : ''}`);
     for (const r of sp) if (r.kind === 'skipped-slow') notes.unshift(`${r.id}: ${r.why}`);
     const b2 = sp.map((r) => (r.kind === 'skipped-slow' ? [r.id, ...h2.slice(1).map(() => '-')] : [
       r.id + (r.fastPath ? ` (${r.fastPath})` : ''), fmt(r.cps), fmt(r.calls), fmt(r.failed), fmt(r.retransmissions), `${(100 * r.cpuUtil).toFixed(1)}%`, fmt(r.msgsPerCpuS), fmt(r.callsPerCpuS),
-      pct(r.vsKam),
+      fmtSpread(r.vsKam),
     ]));
     lines.push(...grid(h2, b2));
     lines.push('');
